@@ -1,0 +1,132 @@
+// The shared-memory layout, version 1. Everything here is read by other processes, so:
+// offsets and sizes only (no pointers), lock-free atomics only, fixed-width fields, and
+// every field checked by the reader before use (see segment.cpp and spsc_ring.hpp).
+//
+//   0        segment_header   (256 B)
+//   256      (padding to 128) control block of the channel kind (spsc_control: 640 B)
+//   data_offset               ring bytes, data_size = capacity, 128-aligned
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "wait_word.hpp"
+
+namespace shmq::detail {
+
+inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
+inline constexpr std::uint32_t layout_version = 1;
+inline constexpr std::uint32_t state_initializing = 0;
+inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
+                                                           // random memory is likely to hold
+enum class channel_kind : std::uint32_t { spsc = 1 };
+
+struct segment_header {
+  std::uint64_t magic;
+  std::uint32_t layout_version;
+  std::uint32_t header_size;
+  std::uint64_t abi_fingerprint;
+  std::uint64_t total_size;
+  std::uint32_t kind;  // channel_kind
+  std::uint32_t creator_pid;
+  std::uint64_t control_offset;
+  std::uint64_t control_size;
+  std::uint64_t data_offset;
+  std::uint64_t data_size;
+  std::uint64_t registry_offset;  // reserved for the participant registry; 0 = none
+  std::uint64_t registry_size;
+  // Written last by the creator (release), read first by openers (acquire).
+  std::atomic<std::uint32_t> state;
+  std::uint32_t reserved0;
+  std::uint64_t reserved[20];
+};
+static_assert(sizeof(segment_header) == 256);
+static_assert(offsetof(segment_header, state) == 88);
+
+// Control block of an SPSC record ring. Each hot index has its own 128-byte pair of
+// cache lines, so the adjacent-line prefetcher does not drag the other side's line.
+struct spsc_control {
+  alignas(128) std::atomic<std::uint64_t> tail;  // producer: end of the last commit
+  alignas(128) std::atomic<std::uint64_t> head;  // consumer: start of the oldest unreleased
+  alignas(128) wait_word data_ready;             // the consumer sleeps here when empty
+  alignas(128) wait_word space_ready;            // the producer sleeps here when full
+  alignas(128) std::uint64_t capacity;           // ring bytes, power of two
+  std::uint64_t max_message_size;
+  std::atomic<std::uint32_t> closed;        // 1 after producer close(), until a producer attaches
+  std::atomic<std::uint32_t> producer_pid;  // 0 = no producer attached
+  std::atomic<std::uint32_t> consumer_pid;  // 0 = no consumer attached
+  std::uint32_t reserved0;
+  std::uint64_t reserved[11];
+};
+static_assert(offsetof(spsc_control, tail) == 0);
+static_assert(offsetof(spsc_control, head) == 128);
+static_assert(offsetof(spsc_control, data_ready) == 256);
+static_assert(offsetof(spsc_control, space_ready) == 384);
+static_assert(offsetof(spsc_control, capacity) == 512);
+static_assert(sizeof(spsc_control) == 640);
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+
+// Record in the ring: one 8-byte commit word, then the payload, padded to 8 bytes.
+//
+//   63                 32 31 30                  0
+//  +---------------------+--+---------------------+
+//  |   tag = pos/8 + 1   |P |  length             |   P = padding record
+//  +---------------------+--+---------------------+
+//  |  payload (length bytes, then 0-7 pad bytes)   |
+//
+// The tag ties a record to its stream position, so a word left from an earlier lap is
+// never taken for a new record. length is the payload size; for a padding record, the
+// bytes from its position to the end of the ring.
+inline constexpr std::uint64_t record_header_size = 8;
+inline constexpr std::uint64_t record_alignment = 8;
+inline constexpr std::uint64_t padding_flag = 1ull << 31;
+inline constexpr std::uint64_t length_mask = padding_flag - 1;
+inline constexpr std::uint64_t min_capacity = 4096;
+inline constexpr std::uint64_t max_capacity = 1ull << 30;
+
+constexpr std::uint64_t record_size(std::uint64_t payload) noexcept {
+  return (record_header_size + payload + record_alignment - 1) & ~(record_alignment - 1);
+}
+constexpr std::uint32_t record_tag(std::uint64_t position) noexcept {
+  return static_cast<std::uint32_t>(position / record_alignment + 1);
+}
+constexpr std::uint64_t commit_word(std::uint64_t position, std::uint64_t length,
+                                    bool padding) noexcept {
+  return (std::uint64_t{record_tag(position)} << 32) | (padding ? padding_flag : 0) | length;
+}
+// Largest payload a ring of `capacity` bytes can take: a record, the padding before it
+// at the wrap (at most one record less 8 bytes), and the 8-byte gap always kept free
+// must fit.
+constexpr std::uint64_t max_payload_for(std::uint64_t capacity) noexcept {
+  return capacity / 2 - record_header_size;
+}
+static_assert((record_size(max_payload_for(min_capacity)) - record_alignment) +
+                  record_size(max_payload_for(min_capacity)) + record_header_size <=
+              min_capacity);
+
+// Changes whenever a struct above changes shape, so a process built from other sources
+// is refused even if someone forgot to bump layout_version.
+constexpr std::uint64_t abi_fingerprint() noexcept {
+  constexpr std::uint64_t facts[] = {
+      layout_version,
+      sizeof(segment_header), offsetof(segment_header, total_size),
+      offsetof(segment_header, control_offset), offsetof(segment_header, data_offset),
+      offsetof(segment_header, registry_offset), offsetof(segment_header, state),
+      sizeof(spsc_control), alignof(spsc_control), offsetof(spsc_control, head),
+      offsetof(spsc_control, data_ready), offsetof(spsc_control, space_ready),
+      offsetof(spsc_control, capacity), offsetof(spsc_control, closed),
+      offsetof(spsc_control, producer_pid), sizeof(wait_word), record_header_size,
+      record_alignment, padding_flag, sizeof(void*),
+      std::endian::native == std::endian::little};
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the facts
+  for (std::uint64_t f : facts)
+    for (int i = 0; i < 8; ++i) h = (h ^ ((f >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+  return h;
+}
+
+}  // namespace shmq::detail

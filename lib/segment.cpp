@@ -1,0 +1,225 @@
+#include "segment.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <thread>
+#include <unistd.h>
+
+#include <boost/interprocess/exceptions.hpp>
+
+#include "shmq/segment.hpp"
+#include "shmq/status.hpp"
+
+namespace bip = boost::interprocess;
+
+namespace shmq {
+
+bool valid_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 200 || name.front() == '.') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool remove_segment(std::string_view name) {
+  return bip::shared_memory_object::remove(detail::os_name(name).c_str());
+}
+
+bool segment_exists(std::string_view name) {
+  int fd = ::shm_open(detail::os_name(name).c_str(), O_RDONLY, 0);
+  if (fd >= 0) {
+    ::close(fd);
+    return true;
+  }
+  return errno != ENOENT;  // EACCES: it exists, we just may not look inside
+}
+
+}  // namespace shmq
+
+namespace shmq::detail {
+
+namespace {
+
+constexpr std::uint64_t block_alignment = 128;
+
+constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t a) noexcept {
+  return (v + a - 1) / a * a;
+}
+
+[[noreturn]] void fail(errc e, const std::string& name, const std::string& what) {
+  throw error(e, "shmq segment '" + name + "': " + what);
+}
+
+[[noreturn]] void fail_os(const bip::interprocess_exception& ex, const std::string& name,
+                          const char* doing) {
+  int err = ex.get_native_error();
+  switch (err) {
+    case ENOENT: fail(errc::not_found, name, "does not exist");
+    case EEXIST: fail(errc::already_exists, name, "already exists");
+    case EACCES:
+    case EPERM: fail(errc::permission_denied, name, std::string("permission denied while ") + doing);
+    default:
+      fail(errc::system_error, name, std::string(doing) + ": " + ex.what() + " (" +
+                                         std::strerror(err) + ")");
+  }
+}
+
+std::uint64_t object_size(const bip::shared_memory_object& shm, const std::string& name) {
+  bip::offset_t size = 0;
+  if (!shm.get_size(size) || size < 0) fail(errc::system_error, name, "cannot read its size");
+  return static_cast<std::uint64_t>(size);
+}
+
+std::uint64_t load_magic(const segment_header& h) noexcept {
+  // The creator may be writing the magic right now; read it as an atomic.
+  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(h.magic))
+      .load(std::memory_order_relaxed);
+}
+
+// Everything an opener checks once the header says ready. Offsets are checked with
+// subtractions so that no sum of hostile values can overflow.
+void validate_header(const segment_header& h, std::uint64_t size, channel_kind kind,
+                     const std::string& name) {
+  if (h.magic != segment_magic) fail(errc::not_shmq, name, "not a shmq segment (bad magic)");
+  if (h.layout_version != layout_version)
+    fail(errc::version_mismatch, name,
+         "layout version " + std::to_string(h.layout_version) + ", this build reads version " +
+             std::to_string(layout_version));
+  if (h.abi_fingerprint != abi_fingerprint())
+    fail(errc::abi_mismatch, name, "built with another struct layout (ABI fingerprint differs)");
+  if (h.header_size != sizeof(segment_header)) fail(errc::corrupt, name, "bad header size");
+  if (h.kind != static_cast<std::uint32_t>(kind))
+    fail(errc::kind_mismatch, name, "holds another kind of channel (" + std::to_string(h.kind) + ")");
+  if (h.total_size > size)
+    fail(errc::truncated, name,
+         "truncated: " + std::to_string(size) + " bytes, header says " +
+             std::to_string(h.total_size));
+  if (h.total_size != size) fail(errc::corrupt, name, "size does not match its header");
+  bool ok = h.control_offset >= sizeof(segment_header) && h.control_offset % block_alignment == 0 &&
+            h.control_offset <= size && h.control_size <= size - h.control_offset &&
+            h.data_offset % block_alignment == 0 && h.data_offset >= h.control_offset &&
+            h.data_offset - h.control_offset >= h.control_size && h.data_offset <= size &&
+            h.data_size == size - h.data_offset && h.registry_offset == 0 &&
+            h.registry_size == 0;
+  if (!ok) fail(errc::corrupt, name, "header offsets out of range");
+}
+
+}  // namespace
+
+std::string os_name(std::string_view name) {
+  if (!valid_name(name))
+    throw error(errc::invalid_name,
+                "shmq: invalid segment name '" + std::string(name) +
+                    "' (1-200 characters of [A-Za-z0-9._-], not starting with '.')");
+  return "shmq." + std::string(name);
+}
+
+segment::segment(std::string name, bip::mapped_region region)
+    : name_(std::move(name)),
+      region_(std::move(region)),
+      base_(static_cast<std::byte*>(region_.get_address())),
+      size_(region_.get_size()) {}
+
+segment segment::create(std::string_view name, channel_kind kind, segment_geometry geometry,
+                        unsigned mode) {
+  std::string os = os_name(name);
+  const std::uint64_t control_offset = round_up(sizeof(segment_header), block_alignment);
+  const std::uint64_t data_offset = round_up(control_offset + geometry.control_size, block_alignment);
+  const std::uint64_t total = data_offset + geometry.data_size;
+
+  bip::shared_memory_object shm;
+  try {
+    // Boost fchmods after O_CREAT|O_EXCL, so the mode is exact, whatever the umask.
+    shm = bip::shared_memory_object(bip::create_only, os.c_str(), bip::read_write,
+                                    bip::permissions(mode & 07777));
+  } catch (const bip::interprocess_exception& ex) {
+    fail_os(ex, std::string(name), "creating it");
+  }
+  try {
+    shm.truncate(static_cast<bip::offset_t>(total));
+    bip::mapped_region region(shm, bip::read_write);
+    segment s(std::string(name), std::move(region));
+    // ftruncate zero-filled the object; write the header, state stays initializing.
+    segment_header& h = s.header();
+    h.magic = segment_magic;
+    h.layout_version = layout_version;
+    h.header_size = sizeof(segment_header);
+    h.abi_fingerprint = abi_fingerprint();
+    h.total_size = total;
+    h.kind = static_cast<std::uint32_t>(kind);
+    h.creator_pid = static_cast<std::uint32_t>(::getpid());
+    h.control_offset = control_offset;
+    h.control_size = geometry.control_size;
+    h.data_offset = data_offset;
+    h.data_size = geometry.data_size;
+    return s;
+  } catch (const bip::interprocess_exception& ex) {
+    bip::shared_memory_object::remove(os.c_str());
+    fail_os(ex, std::string(name), "sizing or mapping it");
+  }
+}
+
+void segment::mark_ready() noexcept {
+  // Publishes the header and control block written before it; openers acquire it.
+  header().state.store(state_ready, std::memory_order_release);
+  futex_wake_all(header().state);
+}
+
+segment segment::open(std::string_view name, channel_kind kind, std::chrono::milliseconds timeout) {
+  std::string os = os_name(name);
+  std::string shown(name);
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    bip::shared_memory_object shm;
+    try {
+      shm = bip::shared_memory_object(bip::open_only, os.c_str(), bip::read_write);
+    } catch (const bip::interprocess_exception& ex) {
+      fail_os(ex, shown, "opening it");
+    }
+    const std::uint64_t size = object_size(shm, shown);
+    if (size == 0) {
+      // Between the creator's shm_open and ftruncate. Poll: there is nothing to wait on.
+      if (clock::now() >= deadline)
+        fail(errc::not_ready, shown, "still empty: its creator never sized it");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    if (size < sizeof(segment_header))
+      fail(errc::truncated, shown,
+           "truncated: " + std::to_string(size) + " bytes, smaller than a segment header");
+    bip::mapped_region region;
+    try {
+      region = bip::mapped_region(shm, bip::read_write, 0, static_cast<std::size_t>(size));
+    } catch (const bip::interprocess_exception& ex) {
+      fail_os(ex, shown, "mapping it");
+    }
+    segment s(shown, std::move(region));
+    segment_header& h = s.header();
+    for (;;) {
+      // Acquires the header and control block published by mark_ready().
+      std::uint32_t state = h.state.load(std::memory_order_acquire);
+      if (state == state_ready) {
+        validate_header(h, size, kind, shown);
+        return s;
+      }
+      std::uint64_t magic = load_magic(h);
+      if (magic != 0 && magic != segment_magic)
+        fail(errc::not_shmq, shown, "not a shmq segment (bad magic)");
+      if (state != state_initializing) fail(errc::corrupt, shown, "bad state word");
+      if (clock::now() >= deadline)
+        fail(errc::not_ready, shown,
+             "its creator (pid " +
+                 std::to_string(std::atomic_ref<std::uint32_t>(h.creator_pid)
+                                    .load(std::memory_order_relaxed)) +
+                 ") did not finish setting it up in time");
+      futex_wait(h.state, state, std::min(deadline, clock::now() + std::chrono::milliseconds(10)));
+    }
+  }
+}
+
+}  // namespace shmq::detail

@@ -1,0 +1,54 @@
+// A mapped shmq segment: creation, opening with header validation, removal.
+// Channel kinds lay out their control block and data area inside it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include "layout.hpp"
+
+namespace shmq::detail {
+
+std::string os_name(std::string_view name);  // "shmq.<name>"; throws invalid_name
+
+struct segment_geometry {
+  std::uint64_t control_size;
+  std::uint64_t data_size;
+};
+
+class segment {
+ public:
+  // Creates the object (exclusive), sizes and maps it, and writes the header with
+  // state = initializing. The caller sets up the control block, then calls mark_ready().
+  // Throws errc::already_exists if the name is taken.
+  static segment create(std::string_view name, channel_kind kind, segment_geometry geometry,
+                        unsigned mode);
+
+  // Opens and validates the header: magic, version, ABI fingerprint, kind, sizes and
+  // offsets. Waits up to `timeout` for a creator that is still setting it up.
+  static segment open(std::string_view name, channel_kind kind,
+                      std::chrono::milliseconds timeout);
+
+  void mark_ready() noexcept;
+
+  segment_header& header() const noexcept { return *reinterpret_cast<segment_header*>(base_); }
+  std::byte* at(std::uint64_t offset) const noexcept { return base_ + offset; }
+  std::uint64_t size() const noexcept { return size_; }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  segment(std::string name, boost::interprocess::mapped_region region);
+
+  std::string name_;
+  boost::interprocess::mapped_region region_;
+  std::byte* base_ = nullptr;
+  std::uint64_t size_ = 0;
+};
+
+}  // namespace shmq::detail

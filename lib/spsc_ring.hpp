@@ -1,0 +1,175 @@
+// The SPSC record ring: variable-size records, written and read in place.
+//
+// Positions are 64-bit byte counts that only grow; a position's offset in the ring is
+// position & (capacity - 1). The producer owns [tail, head + capacity), the consumer owns
+// [head, tail). Each side keeps its own position locally and a cached copy of the other's.
+//
+// Producer, to write n bytes (record r = record_size(n)):
+//   1. If r does not fit before the end of the ring, the rest of the ring becomes a
+//      padding record (published at once) and the record goes at offset 0.
+//   2. Room check: padding + r + 8 <= capacity - (tail - head). The extra 8 bytes keep
+//      the next record's commit word outside the consumer's part, see 4.
+//   3. The caller writes the payload in place.
+//   4. Commit: zero the commit word of the *next* record (so the consumer never takes a
+//      stale word from an earlier lap for a record), then store this record's commit
+//      word (A). tail is also stored, for attach-time checks and restarts only.
+// Consumer:
+//   1. Load the commit word at head (C). A tag that does not match head means empty.
+//   2. Check length against the maximum and the ring's end: a record that does not fit
+//      is corruption, reported, never followed.
+//   3. Hand out the payload in place; release stores head + r (D).
+//
+// Ordering: A is a store-release (seq_cst), C a load-acquire: C seeing A makes the
+// payload and the zeroed next word visible. D is a store-release (seq_cst), the
+// producer's head load (B) an acquire: B seeing D means the consumer is done with those
+// bytes. A and D are seq_cst, and the wait predicates load with seq_cst, because they
+// take part in the sleep/wake protocol of wait_word.hpp.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "layout.hpp"
+#include "shmq/status.hpp"
+#include "wait_word.hpp"
+
+namespace shmq::detail {
+
+// A ring's geometry after validation, held in process-local memory: never re-read
+// from the segment.
+struct ring_geometry {
+  std::byte* data;
+  std::uint64_t capacity;
+  std::uint64_t max_payload;
+};
+
+inline std::atomic_ref<std::uint64_t> commit_word_at(const ring_geometry& g,
+                                                     std::uint64_t position) noexcept {
+  return std::atomic_ref<std::uint64_t>(
+      *reinterpret_cast<std::uint64_t*>(g.data + (position & (g.capacity - 1))));
+}
+
+// Positions read from the segment must describe a ring state this code could produce.
+inline bool positions_valid(std::uint64_t head, std::uint64_t tail, std::uint64_t capacity) noexcept {
+  return head <= tail && tail - head <= capacity && head % record_alignment == 0 &&
+         tail % record_alignment == 0;
+}
+
+class spsc_ring_producer {
+ public:
+  spsc_ring_producer(spsc_control& control, ring_geometry geometry, std::uint64_t tail,
+                     std::uint64_t head) noexcept
+      : control_(&control), geometry_(geometry), tail_(tail), head_cache_(head) {}
+
+  // Reserves room for `size` payload bytes; on ok, `payload` points at them.
+  status try_claim(std::uint64_t size, std::byte*& payload) noexcept {
+    if (size > geometry_.max_payload) return status::too_large;
+    const std::uint64_t offset = tail_ & (geometry_.capacity - 1);
+    const std::uint64_t contiguous = geometry_.capacity - offset;
+    const std::uint64_t record = record_size(size);
+    const std::uint64_t padding = contiguous < record ? contiguous : 0;
+    const std::uint64_t need = padding + record + record_header_size;
+    if (need > geometry_.capacity - (tail_ - head_cache_)) {
+      const std::uint64_t head = control_->head.load(std::memory_order_acquire);  // B
+      if (!positions_valid(head, tail_, geometry_.capacity)) return status::corrupt;
+      head_cache_ = head;
+      if (need > geometry_.capacity - (tail_ - head_cache_)) return status::full;
+    }
+    if (padding != 0) {
+      // The record after the padding starts at offset 0; clear its stale word first.
+      commit_word_at(geometry_, tail_ + padding).store(0, std::memory_order_relaxed);
+      // Publishes the padding (and the cleared word). seq_cst + wake: the consumer may
+      // be asleep on exactly this word.
+      commit_word_at(geometry_, tail_).store(commit_word(tail_, padding, true),
+                                             std::memory_order_seq_cst);
+      tail_ += padding;
+      control_->tail.store(tail_, std::memory_order_release);
+      wake_sleepers(control_->data_ready);
+    }
+    payload = geometry_.data + (tail_ & (geometry_.capacity - 1)) + record_header_size;
+    return status::ok;
+  }
+
+  // Publishes the claimed record with `size` payload bytes (at most the claimed size).
+  void publish(std::uint64_t size) noexcept {
+    const std::uint64_t next = tail_ + record_size(size);
+    commit_word_at(geometry_, next).store(0, std::memory_order_relaxed);
+    commit_word_at(geometry_, tail_).store(commit_word(tail_, size, false),
+                                           std::memory_order_seq_cst);  // A
+    tail_ = next;
+    control_->tail.store(tail_, std::memory_order_release);
+    wake_sleepers(control_->data_ready);
+  }
+
+  // Wait predicate (R of the protocol): would try_claim(size) find room now?
+  bool has_room(std::uint64_t size) const noexcept {
+    const std::uint64_t head = control_->head.load(std::memory_order_seq_cst);
+    if (!positions_valid(head, tail_, geometry_.capacity)) return true;  // let try_claim report it
+    const std::uint64_t offset = tail_ & (geometry_.capacity - 1);
+    const std::uint64_t contiguous = geometry_.capacity - offset;
+    const std::uint64_t record = record_size(size);
+    const std::uint64_t need = (contiguous < record ? contiguous : 0) + record + record_header_size;
+    return need <= geometry_.capacity - (tail_ - head);
+  }
+
+  std::uint64_t tail() const noexcept { return tail_; }
+
+ private:
+  spsc_control* control_;
+  ring_geometry geometry_;
+  std::uint64_t tail_;
+  std::uint64_t head_cache_;
+};
+
+class spsc_ring_consumer {
+ public:
+  spsc_ring_consumer(spsc_control& control, ring_geometry geometry, std::uint64_t head) noexcept
+      : control_(&control), geometry_(geometry), head_(head) {}
+
+  // On ok, the oldest record's payload; it stays valid until release().
+  status try_peek(const std::byte*& payload, std::uint64_t& size) noexcept {
+    for (;;) {
+      const std::uint64_t offset = head_ & (geometry_.capacity - 1);
+      const std::uint64_t word = commit_word_at(geometry_, head_).load(std::memory_order_acquire);  // C
+      if (static_cast<std::uint32_t>(word >> 32) != record_tag(head_)) return status::empty;
+      const std::uint64_t length = word & length_mask;
+      if (word & padding_flag) {
+        if (offset == 0 || length != geometry_.capacity - offset) return status::corrupt;
+        advance(length);
+        continue;
+      }
+      if (length > geometry_.max_payload || record_size(length) > geometry_.capacity - offset)
+        return status::corrupt;
+      payload = geometry_.data + offset + record_header_size;
+      size = length;
+      peeked_ = record_size(length);
+      return status::ok;
+    }
+  }
+
+  // Hands the record from the last successful try_peek back to the producer.
+  void release() noexcept { advance(peeked_); }
+
+  // Wait predicate (R of the protocol): is there a record at head?
+  bool has_record() const noexcept {
+    const std::uint64_t word = commit_word_at(geometry_, head_).load(std::memory_order_seq_cst);
+    return static_cast<std::uint32_t>(word >> 32) == record_tag(head_);
+  }
+
+  std::uint64_t head() const noexcept { return head_; }
+
+ private:
+  void advance(std::uint64_t bytes) noexcept {
+    head_ += bytes;
+    control_->head.store(head_, std::memory_order_seq_cst);  // D
+    wake_sleepers(control_->space_ready);
+  }
+
+  spsc_control* control_;
+  ring_geometry geometry_;
+  std::uint64_t head_;
+  std::uint64_t peeked_ = 0;
+};
+
+}  // namespace shmq::detail

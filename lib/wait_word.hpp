@@ -1,0 +1,76 @@
+// The sleep/wake protocol between a side that waits for a condition and the side that
+// makes it true. One wait_word per direction lives in shared memory.
+//
+// word: bit 0 = "a sleeper announced itself"; bits 1.. = wake epoch.
+//
+// Sleeper                               Waker
+//   E: v = word.fetch_or(1) | 1            P: publish (seq_cst store of the condition)
+//   R: if ready() (seq_cst load) return    F: v = word.load()            (seq_cst)
+//   futex_wait(word, v)                       if (v & 1) CAS v -> (v+2)&~1, FUTEX_WAKE
+//
+// All of E, R, P, F are seq_cst, so they sit in one total order. If R comes before P,
+// then E (sequenced before R) comes before F, and F sees bit 0: the waker bumps the
+// epoch, which makes a futex_wait that has not started yet return at once (the word no
+// longer equals v) and wakes one that has. If P comes before R, R sees the condition.
+// Either way no wake-up is lost. The waker pays a syscall only while bit 0 is set, and
+// clears it, so traffic to an awake peer costs one plain load per operation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "futex.hpp"
+
+namespace shmq::detail {
+
+struct alignas(128) wait_word {
+  std::atomic<std::uint32_t> word{0};
+  unsigned char padding[124];
+};
+static_assert(sizeof(wait_word) == 128);
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Call after the publishing seq_cst store (P).
+inline void wake_sleepers(wait_word& w) noexcept {
+  std::uint32_t v = w.word.load(std::memory_order_seq_cst);  // F
+  while (v & 1u) {
+    if (w.word.compare_exchange_weak(v, (v + 2u) & ~1u, std::memory_order_seq_cst)) {
+      futex_wake_all(w.word);
+      return;
+    }
+  }
+}
+
+// Unconditional wake, for rare events (close) where the caller cannot know who sleeps.
+inline void wake_all(wait_word& w) noexcept {
+  w.word.fetch_add(2u, std::memory_order_seq_cst);
+  futex_wake_all(w.word);
+}
+
+// Spins until `ready()` or `spin_until`, then sleeps until `ready()` or `deadline`.
+// `ready` must do its load of the published state with seq_cst (R).
+// Returns false if the deadline passed with ready() still false.
+template <class Ready>
+bool wait_until(wait_word& w, Ready&& ready, clock::time_point spin_until,
+                clock::time_point deadline) {
+  if (spin_until > deadline) spin_until = deadline;
+  for (unsigned i = 1;; ++i) {
+    if (ready()) return true;
+    if ((i & 63u) == 0 && clock::now() >= spin_until) break;
+    cpu_relax();
+  }
+  for (;;) {
+    std::uint32_t v = w.word.fetch_or(1u, std::memory_order_seq_cst) | 1u;  // E
+    if (ready()) return true;                                              // R
+    if (!futex_wait(w.word, v, deadline)) return ready();
+  }
+}
+
+}  // namespace shmq::detail
