@@ -12,6 +12,8 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 
 #include "layout.hpp"
+#include "shmq/options.hpp"
+#include "shmq/status.hpp"
 
 namespace shmq::detail {
 
@@ -50,5 +52,28 @@ class segment {
   std::byte* base_ = nullptr;
   std::uint64_t size_ = 0;
 };
+
+struct attached_segment {
+  segment seg;
+  bool created;
+};
+
+// Creates the segment (running init on it before marking it ready) or opens the one
+// that exists, as the endpoint options say.
+template <class Init>
+attached_segment attach_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
+                                const endpoint_options& options, Init&& init) {
+  if (options.open != open_mode::open) {
+    try {
+      segment s = segment::create(name, kind, geometry, options.mode);
+      init(s);
+      s.mark_ready();
+      return {std::move(s), true};
+    } catch (const error& e) {
+      if (options.open == open_mode::create || e.code() != errc::already_exists) throw;
+    }
+  }
+  return {segment::open(name, kind, options.open_timeout), false};
+}
 
 }  // namespace shmq::detail

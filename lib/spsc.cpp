@@ -1,14 +1,12 @@
-// Public SPSC endpoints: attach (create or open, validate), role claims, and the
-// three waiting forms of every operation on top of spsc_ring.hpp.
+// SPSC endpoints: attach (create or open, validate), the role claim, and the Impl
+// hooks that endpoint.hpp builds the public operations on.
 #include "shmq/spsc.hpp"
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <new>
-#include <unistd.h>
-#include <utility>
+#include <string>
 
+#include "endpoint.hpp"
+#include "registry.hpp"
 #include "segment.hpp"
 #include "spsc_ring.hpp"
 
@@ -38,17 +36,16 @@ struct attached {
   ring_geometry geometry;
 };
 
-segment create_channel(std::string_view name, const channel_options& o) {
-  segment seg = segment::create(name, channel_kind::spsc, {sizeof(spsc_control), o.capacity}, o.mode);
-  auto* c = new (seg.at(seg.header().control_offset)) spsc_control{};
-  c->capacity = o.capacity;
-  c->max_message_size = o.max_message_size;
-  seg.mark_ready();
-  return seg;
-}
-
-// Checks the control block of an opened segment; everything after uses local copies.
-attached validate(segment seg, std::string_view name, const channel_options& o, bool created) {
+// Creates or opens the channel and checks its control block; everything after uses
+// the local copies made here, never the segment's fields again.
+attached attach(std::string_view name, const channel_options& o) {
+  if (o.open != open_mode::open) check_options(name, o);
+  auto [seg, created] = attach_segment(
+      name, channel_kind::spsc, {sizeof(spsc_control), o.capacity}, o, [&](segment& s) {
+        auto* c = new (s.at(s.header().control_offset)) spsc_control{};
+        c->capacity = o.capacity;
+        c->max_message_size = o.max_message_size;
+      });
   const segment_header& h = seg.header();
   if (h.control_size != sizeof(spsc_control))
     fail(errc::corrupt, name, "control block has the wrong size");
@@ -70,49 +67,15 @@ attached validate(segment seg, std::string_view name, const channel_options& o, 
     fail(errc::corrupt, name,
          "control block positions out of range (head " + std::to_string(head) + ", tail " +
              std::to_string(tail) + ")");
-  ring_geometry g{seg.at(h.data_offset), cap, max};
-  return attached{std::move(seg), c, g};
+  const ring_geometry geometry{seg.at(h.data_offset), cap, max};
+  return attached{std::move(seg), c, geometry};
 }
 
-attached attach(std::string_view name, const channel_options& o) {
-  if (o.open != open_mode::open) check_options(name, o);
-  if (o.open != open_mode::open) {
-    try {
-      return validate(create_channel(name, o), name, o, true);
-    } catch (const error& e) {
-      if (o.open == open_mode::create || e.code() != errc::already_exists) throw;
-    }
-  }
-  return validate(segment::open(name, channel_kind::spsc, o.open_timeout), name, o, false);
-}
-
-bool process_alive(std::uint32_t pid) noexcept {
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
-}
-
-// One producer and one consumer per channel: the slot holds the owner's pid. A slot
-// left by a dead process is taken over. (Pid reuse can fool this; see the README.)
 void claim_role(std::atomic<std::uint32_t>& slot, std::string_view name, const char* role) {
-  const auto self = static_cast<std::uint32_t>(::getpid());
-  std::uint32_t seen = 0;
-  while (!slot.compare_exchange_strong(seen, self, std::memory_order_acq_rel)) {
-    if (seen == self)
-      fail(errc::role_taken, name, std::string("this process already has its ") + role);
-    if (process_alive(seen))
-      fail(errc::role_taken, name,
-           std::string("already has a ") + role + " (pid " + std::to_string(seen) + ")");
-  }
-}
-
-void release_role(std::atomic<std::uint32_t>& slot) noexcept {
-  auto self = static_cast<std::uint32_t>(::getpid());
-  slot.compare_exchange_strong(self, 0, std::memory_order_acq_rel);
-}
-
-clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexcept {
-  const auto now = clock::now();
-  if (timeout > clock::time_point::max() - now) return clock::time_point::max();
-  return now + std::chrono::duration_cast<clock::duration>(timeout);
+  if (claim_slot({&slot, 1}) < 0)
+    fail(errc::role_taken, name,
+         std::string("already has a live ") + role + " (pid " +
+             std::to_string(slot.load(std::memory_order_relaxed)) + ")");
 }
 
 // A producer that died after publishing a record but before storing tail leaves
@@ -133,47 +96,46 @@ std::uint64_t recover_tail(const attached& a) noexcept {
 
 }  // namespace
 
-struct spsc_producer_impl {
+struct spsc_producer_impl final : loan_owner {
   attached channel;
   spsc_ring_producer ring;
   std::chrono::nanoseconds spin;
-  std::string name;
   bool loan_out = false;
   bool broken = false;
 
-  spsc_producer_impl(attached a, std::string_view n, std::chrono::nanoseconds s)
+  spsc_producer_impl(attached a, std::chrono::nanoseconds s)
       : channel(std::move(a)),
         ring(*channel.control, channel.geometry, recover_tail(channel),
              channel.control->head.load(std::memory_order_acquire)),
-        spin(s),
-        name(n) {
+        spin(s) {
     channel.control->tail.store(ring.tail(), std::memory_order_release);
     channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
   }
-  ~spsc_producer_impl() { release_role(channel.control->producer_pid); }
+  ~spsc_producer_impl() { release_slot(channel.control->producer_pid); }
 
-  status claim(std::uint64_t size, std::byte*& payload, clock::time_point deadline) {
+  status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t&) noexcept {
     if (broken) return status::corrupt;
-    if (loan_out) return status::busy;
-    clock::time_point spin_until{};
-    for (;;) {
-      status s = ring.try_claim(size, payload);
-      if (s == status::corrupt) broken = true;
-      if (s == status::ok) loan_out = true;
-      if (s != status::full || deadline == clock::time_point::min()) return s;
-      if (spin_until == clock::time_point{}) spin_until = deadline_after(spin);
-      if (!wait_until(channel.control->space_ready, [&] { return ring.has_room(size); },
-                      spin_until, deadline))
-        return status::timed_out;
-    }
+    const status s = ring.try_claim(size, payload);
+    broken = s == status::corrupt;
+    return s;
   }
-  void commit(std::uint64_t size) noexcept {
-    ring.publish(size);
+  bool has_room(std::uint64_t size) const noexcept { return ring.has_room(size); }
+  wait_word& space_ready() noexcept { return channel.control->space_ready; }
+  void commit_loan(std::uint64_t, std::size_t used) noexcept override {
+    ring.publish(used);
     loan_out = false;
   }
+  // Nothing was published: the claimed bytes are simply claimed again next time.
+  void abort_loan(std::uint64_t) noexcept override { loan_out = false; }
+  void close() noexcept {
+    // After every commit of this producer (program order); consumers acquire it.
+    channel.control->closed.store(1, std::memory_order_seq_cst);
+    wake_all(channel.control->data_ready);
+  }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 
-struct spsc_consumer_impl {
+struct spsc_consumer_impl final : view_owner {
   attached channel;
   spsc_ring_consumer ring;
   std::chrono::nanoseconds spin;
@@ -182,215 +144,61 @@ struct spsc_consumer_impl {
 
   spsc_consumer_impl(attached a, std::chrono::nanoseconds s)
       : channel(std::move(a)),
-        ring(*channel.control, channel.geometry,
-             channel.control->head.load(std::memory_order_acquire)),
+        ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)),
         spin(s) {}
-  ~spsc_consumer_impl() { release_role(channel.control->consumer_pid); }
+  ~spsc_consumer_impl() { release_slot(channel.control->consumer_pid); }
 
-  status try_peek(const std::byte*& payload, std::uint64_t& size) noexcept {
-    status s = ring.try_peek(payload, size);
-    if (s == status::corrupt) broken = true;
+  status peek_once(const std::byte*& payload, std::uint64_t& size) noexcept {
+    const status s = ring.try_peek(payload, size);
+    broken = s == status::corrupt;
+    return s;
+  }
+  status try_peek(const std::byte*& payload, std::uint64_t& size, std::uint64_t&, std::uint64_t&) noexcept {
+    if (broken) return status::corrupt;
+    status s = peek_once(payload, size);
     if (s != status::empty) return s;
     // The close store comes after the producer's last commit: acquiring it makes that
     // commit visible to the second look.
     if (channel.control->closed.load(std::memory_order_acquire) == 0) return s;
-    s = ring.try_peek(payload, size);
-    if (s == status::corrupt) broken = true;
+    s = peek_once(payload, size);
     return s == status::empty ? status::closed : s;
   }
-
-  status peek(const std::byte*& payload, std::uint64_t& size, clock::time_point deadline) {
-    if (broken) return status::corrupt;
-    if (view_out) return status::busy;
-    clock::time_point spin_until{};
-    for (;;) {
-      status s = try_peek(payload, size);
-      if (s == status::ok) view_out = true;
-      if (s != status::empty || deadline == clock::time_point::min()) return s;
-      if (spin_until == clock::time_point{}) spin_until = deadline_after(spin);
-      auto ready = [&] {
-        return ring.has_record() || channel.control->closed.load(std::memory_order_seq_cst) != 0;
-      };
-      if (!wait_until(channel.control->data_ready, ready, spin_until, deadline))
-        return status::timed_out;
-    }
+  bool has_message() const noexcept {
+    return ring.has_record() || channel.control->closed.load(std::memory_order_seq_cst) != 0;
   }
-  void release() noexcept {
+  wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  void release_view(std::uint64_t) noexcept override {
     ring.release();
     view_out = false;
   }
+  bool view_intact(std::uint64_t) const noexcept override { return true; }
+  void keep(std::uint64_t) noexcept { view_out = false; }  // the record stays at head
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
-
-namespace {
-constexpr auto no_wait = clock::time_point::min();
-constexpr auto forever = clock::time_point::max();
-}  // namespace
 
 }  // namespace shmq::detail
 
 namespace shmq {
 
-using detail::clock;
-using detail::deadline_after;
-using detail::forever;
-using detail::no_wait;
+template class basic_producer<detail::spsc_producer_impl>;
+template class basic_consumer<detail::spsc_consumer_impl>;
 
-// ---- loan ----
+spsc_producer::spsc_producer(std::string_view name, const channel_options& options)
+    : basic_producer([&] {
+        auto a = detail::attach(name, options);
+        detail::claim_role(a.control->producer_pid, name, "producer");
+        return std::make_unique<detail::spsc_producer_impl>(std::move(a), options.spin);
+      }()) {}
 
-loan::loan(loan&& o) noexcept
-    : owner_(std::exchange(o.owner_, nullptr)),
-      data_(o.data_),
-      size_(o.size_),
-      status_(std::exchange(o.status_, status::empty)) {}
-
-loan& loan::operator=(loan&& o) noexcept {
-  if (this != &o) {
-    abort();
-    owner_ = std::exchange(o.owner_, nullptr);
-    data_ = o.data_;
-    size_ = o.size_;
-    status_ = std::exchange(o.status_, status::empty);
-  }
-  return *this;
-}
-
-loan::~loan() { abort(); }
-
-void loan::commit(std::size_t used) noexcept {
-  if (owner_ == nullptr) return;
-  owner_->commit(used < size_ ? used : size_);
-  owner_ = nullptr;
-  status_ = status::empty;
-}
-
-void loan::abort() noexcept {
-  // Nothing was published: the claimed bytes are simply claimed again next time.
-  if (owner_ != nullptr) owner_->loan_out = false;
-  owner_ = nullptr;
-  status_ = status::empty;
-}
-
-// ---- view ----
-
-view::view(view&& o) noexcept
-    : owner_(std::exchange(o.owner_, nullptr)),
-      data_(o.data_),
-      size_(o.size_),
-      status_(std::exchange(o.status_, status::empty)) {}
-
-view& view::operator=(view&& o) noexcept {
-  if (this != &o) {
-    release();
-    owner_ = std::exchange(o.owner_, nullptr);
-    data_ = o.data_;
-    size_ = o.size_;
-    status_ = std::exchange(o.status_, status::empty);
-  }
-  return *this;
-}
-
-view::~view() { release(); }
-
-void view::release() noexcept {
-  if (owner_ != nullptr) owner_->release();
-  owner_ = nullptr;
-  status_ = status::empty;
-}
-
-// ---- producer ----
-
-spsc_producer::spsc_producer(std::string_view name, const channel_options& options) {
-  auto a = detail::attach(name, options);
-  detail::claim_role(a.control->producer_pid, name, "producer");
-  impl_ = std::make_unique<detail::spsc_producer_impl>(std::move(a), name, options.spin);
-}
-spsc_producer::spsc_producer(spsc_producer&&) noexcept = default;
-spsc_producer& spsc_producer::operator=(spsc_producer&&) noexcept = default;
-spsc_producer::~spsc_producer() = default;
-
-shmq::loan spsc_producer::loan_until(std::size_t size, time_point deadline) {
-  std::byte* payload = nullptr;
-  status s = impl_->claim(size, payload, deadline);
-  if (s != status::ok) return shmq::loan(s);
-  return shmq::loan(impl_.get(), payload, size);
-}
-
-status spsc_producer::push_until(std::span<const std::byte> m, time_point deadline) {
-  std::byte* payload = nullptr;
-  status s = impl_->claim(m.size(), payload, deadline);
-  if (s != status::ok) return s;
-  if (!m.empty()) std::memcpy(payload, m.data(), m.size());
-  impl_->commit(m.size());
-  return status::ok;
-}
-
-shmq::loan spsc_producer::try_loan(std::size_t size) { return loan_until(size, no_wait); }
-shmq::loan spsc_producer::loan_for(std::size_t size, std::chrono::nanoseconds timeout) {
-  return loan_until(size, deadline_after(timeout));
-}
-shmq::loan spsc_producer::loan(std::size_t size) { return loan_until(size, forever); }
-
-status spsc_producer::try_push(std::span<const std::byte> m) { return push_until(m, no_wait); }
-status spsc_producer::push_for(std::span<const std::byte> m, std::chrono::nanoseconds timeout) {
-  return push_until(m, deadline_after(timeout));
-}
-status spsc_producer::push(std::span<const std::byte> m) { return push_until(m, forever); }
-
-void spsc_producer::close() noexcept {
-  // After every commit of this producer (program order); the consumer acquires it.
-  impl_->channel.control->closed.store(1, std::memory_order_seq_cst);
-  detail::wake_all(impl_->channel.control->data_ready);
-}
-
-std::size_t spsc_producer::max_message_size() const noexcept { return impl_->channel.geometry.max_payload; }
 std::size_t spsc_producer::capacity() const noexcept { return impl_->channel.geometry.capacity; }
 
-// ---- consumer ----
+spsc_consumer::spsc_consumer(std::string_view name, const channel_options& options)
+    : basic_consumer([&] {
+        auto a = detail::attach(name, options);
+        detail::claim_role(a.control->consumer_pid, name, "consumer");
+        return std::make_unique<detail::spsc_consumer_impl>(std::move(a), options.spin);
+      }()) {}
 
-spsc_consumer::spsc_consumer(std::string_view name, const channel_options& options) {
-  auto a = detail::attach(name, options);
-  detail::claim_role(a.control->consumer_pid, name, "consumer");
-  impl_ = std::make_unique<detail::spsc_consumer_impl>(std::move(a), options.spin);
-}
-spsc_consumer::spsc_consumer(spsc_consumer&&) noexcept = default;
-spsc_consumer& spsc_consumer::operator=(spsc_consumer&&) noexcept = default;
-spsc_consumer::~spsc_consumer() = default;
-
-view spsc_consumer::read_until(time_point deadline) {
-  const std::byte* payload = nullptr;
-  std::uint64_t size = 0;
-  status s = impl_->peek(payload, size, deadline);
-  if (s != status::ok) return view(s);
-  return view(impl_.get(), payload, size);
-}
-
-pop_result spsc_consumer::pop_until(std::span<std::byte> buffer, time_point deadline) {
-  const std::byte* payload = nullptr;
-  std::uint64_t size = 0;
-  status s = impl_->peek(payload, size, deadline);
-  if (s != status::ok) return {s, 0};
-  if (size > buffer.size()) {
-    impl_->view_out = false;  // leave it in place for a larger buffer
-    return {status::too_large, size};
-  }
-  if (size != 0) std::memcpy(buffer.data(), payload, size);
-  impl_->release();
-  return {status::ok, size};
-}
-
-view spsc_consumer::try_read() { return read_until(no_wait); }
-view spsc_consumer::read_for(std::chrono::nanoseconds timeout) {
-  return read_until(deadline_after(timeout));
-}
-view spsc_consumer::read() { return read_until(forever); }
-
-pop_result spsc_consumer::try_pop(std::span<std::byte> b) { return pop_until(b, no_wait); }
-pop_result spsc_consumer::pop_for(std::span<std::byte> b, std::chrono::nanoseconds timeout) {
-  return pop_until(b, deadline_after(timeout));
-}
-pop_result spsc_consumer::pop(std::span<std::byte> b) { return pop_until(b, forever); }
-
-std::size_t spsc_consumer::max_message_size() const noexcept { return impl_->channel.geometry.max_payload; }
 std::size_t spsc_consumer::capacity() const noexcept { return impl_->channel.geometry.capacity; }
 
 }  // namespace shmq

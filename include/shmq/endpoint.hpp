@@ -1,0 +1,81 @@
+// The operations every producer and every consumer has, whatever the channel kind.
+// Each comes in three forms: try_x (never waits), x_for (waits up to a timeout) and x
+// (waits as long as it takes). A waiting side spins for endpoint_options::spin, then
+// sleeps on a shared futex; the other side makes a wake-up syscall only if someone sleeps.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+
+#include "shmq/loan.hpp"
+#include "shmq/options.hpp"
+#include "shmq/status.hpp"
+
+namespace shmq {
+
+template <class Impl>
+class basic_producer {
+ public:
+  basic_producer(basic_producer&&) noexcept;
+  basic_producer& operator=(basic_producer&&) noexcept;
+  ~basic_producer();
+
+  // One loan at a time: a second one while the first is alive gives status::busy.
+  [[nodiscard]] shmq::loan try_loan(std::size_t size);
+  [[nodiscard]] shmq::loan loan_for(std::size_t size, std::chrono::nanoseconds timeout);
+  [[nodiscard]] shmq::loan loan(std::size_t size);
+
+  // Copying sends: loan, copy, commit.
+  [[nodiscard]] status try_push(std::span<const std::byte> message);
+  [[nodiscard]] status push_for(std::span<const std::byte> message, std::chrono::nanoseconds timeout);
+  [[nodiscard]] status push(std::span<const std::byte> message);
+
+  // End of stream: consumers read what is left, then get status::closed. A producer
+  // that attaches later reopens the channel.
+  void close() noexcept;
+
+  std::size_t max_message_size() const noexcept;
+
+ protected:
+  explicit basic_producer(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+
+ private:
+  using time_point = std::chrono::steady_clock::time_point;
+  shmq::loan loan_until(std::size_t size, time_point deadline);
+  status push_until(std::span<const std::byte> message, time_point deadline);
+};
+
+template <class Impl>
+class basic_consumer {
+ public:
+  basic_consumer(basic_consumer&&) noexcept;
+  basic_consumer& operator=(basic_consumer&&) noexcept;
+  ~basic_consumer();
+
+  // Zero-copy: one view at a time; a second one while the first is alive is status::busy.
+  [[nodiscard]] view try_read();
+  [[nodiscard]] view read_for(std::chrono::nanoseconds timeout);
+  [[nodiscard]] view read();
+
+  // Copying receives. A message larger than `buffer` is left in place and reported as
+  // status::too_large with its size.
+  [[nodiscard]] pop_result try_pop(std::span<std::byte> buffer);
+  [[nodiscard]] pop_result pop_for(std::span<std::byte> buffer, std::chrono::nanoseconds timeout);
+  [[nodiscard]] pop_result pop(std::span<std::byte> buffer);
+
+  std::size_t max_message_size() const noexcept;
+
+ protected:
+  explicit basic_consumer(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+
+ private:
+  using time_point = std::chrono::steady_clock::time_point;
+  view read_until(time_point deadline);
+  pop_result pop_until(std::span<std::byte> buffer, time_point deadline);
+};
+
+}  // namespace shmq

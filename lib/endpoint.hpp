@@ -1,0 +1,165 @@
+// Definitions of basic_producer / basic_consumer (include/shmq/endpoint.hpp), written
+// once over what each channel kind's Impl provides. A kind's .cpp includes this file and
+// instantiates the templates for its Impl.
+//
+// Producer Impl:                               Consumer Impl:
+//   status try_claim(size, byte*&, ticket&)      status try_peek(const byte*&, size&, ticket&, missed&)
+//   bool has_room(size)       (seq_cst loads)    bool has_message()          (seq_cst loads)
+//   wait_word& space_ready()                     wait_word& data_ready()
+//   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
+//   bool loan_out; spin; close();                void keep(ticket); bool view_out; spin;
+//   max_message_size()                           max_message_size()
+#pragma once
+
+#include <cstring>
+
+#include "futex.hpp"
+#include "shmq/endpoint.hpp"
+#include "wait_word.hpp"
+
+namespace shmq::detail {
+
+inline constexpr clock::time_point no_wait = clock::time_point::min();
+inline constexpr clock::time_point forever = clock::time_point::max();
+
+inline clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexcept {
+  const auto now = clock::now();
+  if (timeout > clock::time_point::max() - now) return forever;
+  return now + std::chrono::duration_cast<clock::duration>(timeout);
+}
+
+// Calls attempt() until it gives something other than `would_block`, waiting on `w` for
+// ready() in between, up to `deadline` (no_wait: one attempt; forever: no limit).
+template <class Attempt, class Ready>
+status retry_until(wait_word& w, std::chrono::nanoseconds spin, clock::time_point deadline,
+                   status would_block, Attempt&& attempt, Ready&& ready) {
+  clock::time_point spin_until{};
+  for (;;) {
+    const status s = attempt();
+    if (s != would_block || deadline == no_wait) return s;
+    if (spin_until == clock::time_point{}) spin_until = deadline_after(spin);
+    if (!wait_until(w, ready, spin_until, deadline)) return status::timed_out;
+  }
+}
+
+}  // namespace shmq::detail
+
+namespace shmq {
+
+// ---- producer ----
+
+template <class Impl>
+basic_producer<Impl>::basic_producer(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+template <class Impl>
+basic_producer<Impl>::basic_producer(basic_producer&&) noexcept = default;
+template <class Impl>
+basic_producer<Impl>& basic_producer<Impl>::operator=(basic_producer&&) noexcept = default;
+template <class Impl>
+basic_producer<Impl>::~basic_producer() = default;
+
+template <class Impl>
+shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadline) {
+  Impl& p = *impl_;
+  if (p.loan_out) return detail::access::failed_loan(status::busy);
+  std::byte* payload = nullptr;
+  std::uint64_t ticket = 0;
+  const status s = detail::retry_until(
+      p.space_ready(), p.spin, deadline, status::full,
+      [&] { return p.try_claim(size, payload, ticket); }, [&] { return p.has_room(size); });
+  if (s != status::ok) return detail::access::failed_loan(s);
+  p.loan_out = true;
+  return detail::access::make_loan(&p, ticket, payload, size);
+}
+
+template <class Impl>
+status basic_producer<Impl>::push_until(std::span<const std::byte> message, time_point deadline) {
+  shmq::loan l = loan_until(message.size(), deadline);
+  if (!l) return l.status();
+  if (!message.empty()) std::memcpy(l.data().data(), message.data(), message.size());
+  l.commit();
+  return status::ok;
+}
+
+template <class Impl>
+shmq::loan basic_producer<Impl>::try_loan(std::size_t size) { return loan_until(size, detail::no_wait); }
+template <class Impl>
+shmq::loan basic_producer<Impl>::loan_for(std::size_t size, std::chrono::nanoseconds timeout) {
+  return loan_until(size, detail::deadline_after(timeout));
+}
+template <class Impl>
+shmq::loan basic_producer<Impl>::loan(std::size_t size) { return loan_until(size, detail::forever); }
+template <class Impl>
+status basic_producer<Impl>::try_push(std::span<const std::byte> m) { return push_until(m, detail::no_wait); }
+template <class Impl>
+status basic_producer<Impl>::push_for(std::span<const std::byte> m, std::chrono::nanoseconds timeout) {
+  return push_until(m, detail::deadline_after(timeout));
+}
+template <class Impl>
+status basic_producer<Impl>::push(std::span<const std::byte> m) { return push_until(m, detail::forever); }
+template <class Impl>
+void basic_producer<Impl>::close() noexcept { impl_->close(); }
+template <class Impl>
+std::size_t basic_producer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
+
+// ---- consumer ----
+
+template <class Impl>
+basic_consumer<Impl>::basic_consumer(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+template <class Impl>
+basic_consumer<Impl>::basic_consumer(basic_consumer&&) noexcept = default;
+template <class Impl>
+basic_consumer<Impl>& basic_consumer<Impl>::operator=(basic_consumer&&) noexcept = default;
+template <class Impl>
+basic_consumer<Impl>::~basic_consumer() = default;
+
+template <class Impl>
+view basic_consumer<Impl>::read_until(time_point deadline) {
+  Impl& c = *impl_;
+  if (c.view_out) return detail::access::failed_view(status::busy);
+  const std::byte* payload = nullptr;
+  std::uint64_t size = 0, ticket = 0, missed = 0;
+  const status s = detail::retry_until(
+      c.data_ready(), c.spin, deadline, status::empty,
+      [&] { return c.try_peek(payload, size, ticket, missed); }, [&] { return c.has_message(); });
+  if (s != status::ok) return detail::access::failed_view(s);
+  c.view_out = true;
+  return detail::access::make_view(&c, ticket, payload, size, missed);
+}
+
+template <class Impl>
+pop_result basic_consumer<Impl>::pop_until(std::span<std::byte> buffer, time_point deadline) {
+  std::uint64_t missed = 0;
+  for (;;) {
+    view v = read_until(deadline);
+    missed += v.missed();
+    if (!v) return {v.status(), 0, missed};
+    if (v.size() > buffer.size()) {
+      detail::access::keep(v, *impl_);
+      return {status::too_large, v.size(), missed};
+    }
+    if (v.size() != 0) std::memcpy(buffer.data(), v.data().data(), v.size());
+    // A copy torn by an overwriting publisher is dropped; release counts it as missed.
+    if (v.intact()) return {status::ok, v.size(), missed};
+  }
+}
+
+template <class Impl>
+view basic_consumer<Impl>::try_read() { return read_until(detail::no_wait); }
+template <class Impl>
+view basic_consumer<Impl>::read_for(std::chrono::nanoseconds timeout) {
+  return read_until(detail::deadline_after(timeout));
+}
+template <class Impl>
+view basic_consumer<Impl>::read() { return read_until(detail::forever); }
+template <class Impl>
+pop_result basic_consumer<Impl>::try_pop(std::span<std::byte> b) { return pop_until(b, detail::no_wait); }
+template <class Impl>
+pop_result basic_consumer<Impl>::pop_for(std::span<std::byte> b, std::chrono::nanoseconds timeout) {
+  return pop_until(b, detail::deadline_after(timeout));
+}
+template <class Impl>
+pop_result basic_consumer<Impl>::pop(std::span<std::byte> b) { return pop_until(b, detail::forever); }
+template <class Impl>
+std::size_t basic_consumer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
+
+}  // namespace shmq
