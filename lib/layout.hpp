@@ -21,7 +21,7 @@ inline constexpr std::uint32_t layout_version = 1;
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
                                                            // random memory is likely to hold
-enum class channel_kind : std::uint32_t { spsc = 1 };
+enum class channel_kind : std::uint32_t { spsc = 1, mpmc = 2, pubsub = 3 };
 
 struct segment_header {
   std::uint64_t magic;
@@ -109,6 +109,52 @@ static_assert((record_size(max_payload_for(min_capacity)) - record_alignment) +
                   record_size(max_payload_for(min_capacity)) + record_header_size <=
               min_capacity);
 
+// ---- Slotted rings (MPMC queue, publish/subscribe) ----
+//
+// A slot is a 16-byte header and max_message_size payload bytes, rounded up to 64.
+//   0       8        12      16
+//   | turn  | length | flags | payload ...
+// `turn` says whose turn the slot is (see mpmc_ring.hpp and pubsub_ring.hpp); it is the
+// only field written by one side and read by the other without another handshake.
+struct slot_header {
+  std::atomic<std::uint64_t> turn;
+  std::uint32_t length;
+  std::uint32_t flags;  // slot_skip: an aborted loan, no message
+};
+static_assert(sizeof(slot_header) == 16);
+inline constexpr std::uint32_t slot_skip = 1;
+inline constexpr std::uint64_t slot_alignment = 64;
+inline constexpr std::uint64_t max_slots = 1ull << 24;
+inline constexpr std::uint64_t max_slot_bytes = 1ull << 30;  // slots * slot size
+inline constexpr std::uint32_t max_endpoints = 1024;         // per role and channel
+
+constexpr std::uint64_t slot_size_for(std::uint64_t max_message) noexcept {
+  return (sizeof(slot_header) + max_message + slot_alignment - 1) & ~(slot_alignment - 1);
+}
+
+// Control block of an MPMC queue, followed by max_producers + max_consumers pid words.
+struct mpmc_control {
+  alignas(128) std::atomic<std::uint64_t> enqueue_pos;  // next ticket for a producer
+  alignas(128) std::atomic<std::uint64_t> dequeue_pos;  // next ticket for a consumer
+  alignas(128) wait_word data_ready;                    // consumers sleep here when empty
+  alignas(128) wait_word space_ready;                   // producers sleep here when full
+  alignas(128) std::uint64_t slot_count;                // power of two
+  std::uint64_t slot_size;
+  std::uint64_t max_message_size;
+  std::uint32_t max_producers;
+  std::uint32_t max_consumers;
+  std::atomic<std::uint32_t> closed;
+  std::uint32_t reserved0;
+  std::uint64_t reserved[11];
+};
+static_assert(offsetof(mpmc_control, dequeue_pos) == 128);
+static_assert(offsetof(mpmc_control, slot_count) == 512);
+static_assert(sizeof(mpmc_control) == 640);
+
+constexpr std::uint64_t mpmc_control_size(std::uint64_t producers, std::uint64_t consumers) noexcept {
+  return (sizeof(mpmc_control) + 4 * (producers + consumers) + 127) & ~std::uint64_t{127};
+}
+
 // Changes whenever a struct above changes shape, so a process built from other sources
 // is refused even if someone forgot to bump layout_version.
 constexpr std::uint64_t abi_fingerprint() noexcept {
@@ -121,6 +167,8 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       offsetof(spsc_control, data_ready), offsetof(spsc_control, space_ready),
       offsetof(spsc_control, capacity), offsetof(spsc_control, closed),
       offsetof(spsc_control, producer_pid), sizeof(wait_word), record_header_size,
+      sizeof(slot_header), offsetof(slot_header, length), slot_alignment, sizeof(mpmc_control),
+      offsetof(mpmc_control, slot_count), offsetof(mpmc_control, closed),
       record_alignment, padding_flag, sizeof(void*),
       std::endian::native == std::endian::little};
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the facts

@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 
+#include "channel_checks.hpp"
 #include "endpoint.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
@@ -14,17 +15,13 @@ namespace shmq::detail {
 
 namespace {
 
-[[noreturn]] void fail(errc e, std::string_view name, const std::string& what) {
-  throw error(e, "shmq channel '" + std::string(name) + "': " + what);
-}
-
 void check_options(std::string_view name, const channel_options& o) {
   const std::uint64_t cap = o.capacity;
   if (cap < min_capacity || cap > max_capacity || (cap & (cap - 1)) != 0)
-    fail(errc::invalid_argument, name,
+    fail_channel(errc::invalid_argument, name,
          "capacity " + std::to_string(cap) + " is not a power of two from 4 KiB to 1 GiB");
   if (o.max_message_size > max_payload_for(cap))
-    fail(errc::invalid_argument, name,
+    fail_channel(errc::invalid_argument, name,
          "max_message_size " + std::to_string(o.max_message_size) + " is over " +
              std::to_string(max_payload_for(cap)) + ", the most a " + std::to_string(cap) +
              "-byte ring can hold");
@@ -48,23 +45,21 @@ attached attach(std::string_view name, const channel_options& o) {
       });
   const segment_header& h = seg.header();
   if (h.control_size != sizeof(spsc_control))
-    fail(errc::corrupt, name, "control block has the wrong size");
+    fail_channel(errc::corrupt, name, "control block has the wrong size");
   auto* c = reinterpret_cast<spsc_control*>(seg.at(h.control_offset));
   const std::uint64_t cap = c->capacity;
   const std::uint64_t max = c->max_message_size;
   if (cap < min_capacity || cap > max_capacity || (cap & (cap - 1)) != 0 || cap != h.data_size ||
       max > max_payload_for(cap))
-    fail(errc::corrupt, name, "control block holds an impossible capacity or message size");
-  if (!created && o.open == open_mode::open_or_create &&
-      (cap != o.capacity || max != o.max_message_size))
-    fail(errc::options_mismatch, name,
-         "exists with capacity " + std::to_string(cap) + " and max_message_size " +
-             std::to_string(max) + ", not " + std::to_string(o.capacity) + " and " +
-             std::to_string(o.max_message_size) + " (open it with open_mode::open, or remove it)");
+    fail_channel(errc::corrupt, name, "control block holds an impossible capacity or message size");
+  if (!created && o.open == open_mode::open_or_create) {
+    check_same(name, "capacity", cap, o.capacity);
+    check_same(name, "max_message_size", max, o.max_message_size);
+  }
   const std::uint64_t head = c->head.load(std::memory_order_acquire);
   const std::uint64_t tail = c->tail.load(std::memory_order_acquire);
   if (!positions_valid(head, tail, cap))
-    fail(errc::corrupt, name,
+    fail_channel(errc::corrupt, name,
          "control block positions out of range (head " + std::to_string(head) + ", tail " +
              std::to_string(tail) + ")");
   const ring_geometry geometry{seg.at(h.data_offset), cap, max};
@@ -73,7 +68,7 @@ attached attach(std::string_view name, const channel_options& o) {
 
 void claim_role(std::atomic<std::uint32_t>& slot, std::string_view name, const char* role) {
   if (claim_slot({&slot, 1}) < 0)
-    fail(errc::role_taken, name,
+    fail_channel(errc::role_taken, name,
          std::string("already has a live ") + role + " (pid " +
              std::to_string(slot.load(std::memory_order_relaxed)) + ")");
 }

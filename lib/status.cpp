@@ -36,6 +36,7 @@ class category final : public std::error_category {
       case errc::corrupt: return "segment corrupt";
       case errc::not_ready: return "segment not ready";
       case errc::role_taken: return "role already taken";
+      case errc::limit_reached: return "participant limit reached";
       case errc::system_error: return "system error";
     }
     return "unknown shmq error";

@@ -38,6 +38,7 @@ enum class errc {
   corrupt,            // header or control block out of range
   not_ready,          // its creator did not finish setting it up in time
   role_taken,         // the channel already has a live producer (or consumer)
+  limit_reached,      // as many producers, consumers or groups as the channel allows
   system_error,       // an unexpected OS error; the message has details
 };
 

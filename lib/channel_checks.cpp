@@ -1,0 +1,38 @@
+#include "channel_checks.hpp"
+
+#include "layout.hpp"
+
+namespace shmq::detail {
+
+void fail_channel(errc e, std::string_view name, const std::string& what) {
+  throw error(e, "shmq channel '" + std::string(name) + "': " + what);
+}
+
+void check_slot_options(std::string_view name, std::uint64_t slots, std::uint64_t max_message,
+                        std::uint64_t limit_a, std::uint64_t limit_b) {
+  if (slots < 2 || slots > max_slots || (slots & (slots - 1)) != 0)
+    fail_channel(errc::invalid_argument, name,
+                 "slots " + std::to_string(slots) + " is not a power of two from 2 to 2^24");
+  if (max_message > max_slot_bytes || slot_size_for(max_message) * slots > max_slot_bytes)
+    fail_channel(errc::invalid_argument, name,
+                 "slots * (max_message_size + 16) is over 1 GiB");
+  if (limit_a < 1 || limit_a > max_endpoints || limit_b < 1 || limit_b > max_endpoints)
+    fail_channel(errc::invalid_argument, name, "endpoint limits must be from 1 to 1024");
+}
+
+bool slot_fields_valid(std::uint64_t slots, std::uint64_t slot_size, std::uint64_t max_message,
+                       std::uint64_t data_size) noexcept {
+  return slots >= 2 && slots <= max_slots && (slots & (slots - 1)) == 0 &&
+         max_message <= max_slot_bytes && slot_size == slot_size_for(max_message) &&
+         slot_size * slots == data_size;
+}
+
+void check_same(std::string_view name, const char* field, std::uint64_t in_segment,
+                std::uint64_t requested) {
+  if (in_segment != requested)
+    fail_channel(errc::options_mismatch, name,
+                 std::string("exists with ") + field + " " + std::to_string(in_segment) + ", not " +
+                     std::to_string(requested) + " (open it with open_mode::open, or remove it)");
+}
+
+}  // namespace shmq::detail

@@ -1,0 +1,203 @@
+// MPMC endpoints: attach (create or open, validate), participant slots, and the Impl
+// hooks that endpoint.hpp builds the public operations on.
+#include "shmq/mpmc.hpp"
+
+#include <new>
+#include <span>
+#include <string>
+
+#include "channel_checks.hpp"
+#include "endpoint.hpp"
+#include "mpmc_ring.hpp"
+#include "registry.hpp"
+#include "segment.hpp"
+
+namespace shmq::detail {
+
+namespace {
+
+struct attached {
+  segment seg;
+  mpmc_control* control;
+  slot_geometry geometry;
+  std::span<std::atomic<std::uint32_t>> producers;
+  std::span<std::atomic<std::uint32_t>> consumers;
+};
+
+attached attach(std::string_view name, const mpmc_options& o) {
+  if (o.open != open_mode::open)
+    check_slot_options(name, o.slots, o.max_message_size, o.max_producers, o.max_consumers);
+  const std::uint64_t slot_size = slot_size_for(o.max_message_size);
+  auto [seg, created] = attach_segment(
+      name, channel_kind::mpmc,
+      {mpmc_control_size(o.max_producers, o.max_consumers), o.slots * slot_size}, o,
+      [&](segment& s) {
+        auto* c = new (s.at(s.header().control_offset)) mpmc_control{};
+        c->slot_count = o.slots;
+        c->slot_size = slot_size;
+        c->max_message_size = o.max_message_size;
+        c->max_producers = o.max_producers;
+        c->max_consumers = o.max_consumers;
+        const slot_geometry g{s.at(s.header().data_offset), o.slots, slot_size, o.max_message_size};
+        // Ticket i starts as the producer's turn; mark_ready() publishes these stores.
+        for (std::uint64_t i = 0; i < o.slots; ++i) g.slot(i).turn.store(i, std::memory_order_relaxed);
+      });
+
+  const segment_header& h = seg.header();
+  if (h.control_size < sizeof(mpmc_control))
+    fail_channel(errc::corrupt, name, "control block too small");
+  auto* c = reinterpret_cast<mpmc_control*>(seg.at(h.control_offset));
+  const std::uint64_t slots = c->slot_count, slot_bytes = c->slot_size, max = c->max_message_size;
+  const std::uint32_t max_p = c->max_producers, max_c = c->max_consumers;
+  if (!slot_fields_valid(slots, slot_bytes, max, h.data_size) || max_p < 1 ||
+      max_p > max_endpoints || max_c < 1 || max_c > max_endpoints ||
+      h.control_size != mpmc_control_size(max_p, max_c))
+    fail_channel(errc::corrupt, name, "control block holds impossible sizes or limits");
+  if (!created && o.open == open_mode::open_or_create) {
+    check_same(name, "slots", slots, o.slots);
+    check_same(name, "max_message_size", max, o.max_message_size);
+    check_same(name, "max_producers", max_p, o.max_producers);
+    check_same(name, "max_consumers", max_c, o.max_consumers);
+  }
+  const std::uint64_t enq = c->enqueue_pos.load(std::memory_order_acquire);
+  const std::uint64_t deq = c->dequeue_pos.load(std::memory_order_acquire);
+  if (deq > enq || enq - deq > slots)
+    fail_channel(errc::corrupt, name,
+                 "control block positions out of range (enqueue " + std::to_string(enq) +
+                     ", dequeue " + std::to_string(deq) + ")");
+  auto* pids = reinterpret_cast<std::atomic<std::uint32_t>*>(seg.at(h.control_offset + sizeof(mpmc_control)));
+  const slot_geometry g{seg.at(h.data_offset), slots, slot_bytes, max};
+  return attached{std::move(seg), c, g, {pids, max_p}, {pids + max_p, max_c}};
+}
+
+std::atomic<std::uint32_t>& claim(std::span<std::atomic<std::uint32_t>> table, std::string_view name,
+                                  const char* role) {
+  const int i = claim_slot(table);
+  if (i < 0)
+    fail_channel(errc::limit_reached, name,
+                 "already has " + std::to_string(table.size()) + " live " + role +
+                     "s, the most it was created for");
+  return table[static_cast<std::size_t>(i)];
+}
+
+}  // namespace
+
+struct mpmc_producer_impl final : loan_owner {
+  attached channel;
+  std::atomic<std::uint32_t>& registration;
+  mpmc_ring ring;
+  std::chrono::nanoseconds spin;
+  bool loan_out = false;
+  bool broken = false;
+
+  mpmc_producer_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
+      : channel(std::move(a)),
+        registration(claim(channel.producers, name, "producer")),
+        ring(*channel.control, channel.geometry),
+        spin(s) {
+    channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
+  }
+  ~mpmc_producer_impl() { release_slot(registration); }
+
+  status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
+    if (broken) return status::corrupt;
+    const status s = ring.try_claim(size, ticket);
+    broken = s == status::corrupt;
+    if (s == status::ok) payload = channel.geometry.payload(ticket);
+    return s;
+  }
+  bool has_room(std::uint64_t) const noexcept { return ring.has_room(); }
+  wait_word& space_ready() noexcept { return channel.control->space_ready; }
+  void commit_loan(std::uint64_t ticket, std::size_t used) noexcept override {
+    ring.publish(ticket, used, 0);
+    loan_out = false;
+  }
+  // The ticket is taken, so the slot must still be filled: with a skip consumers pass over.
+  void abort_loan(std::uint64_t ticket) noexcept override {
+    ring.publish(ticket, 0, slot_skip);
+    loan_out = false;
+  }
+  void close() noexcept {
+    channel.control->closed.store(1, std::memory_order_seq_cst);  // after this producer's commits
+    wake_all(channel.control->data_ready);
+  }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+};
+
+struct mpmc_consumer_impl final : view_owner {
+  attached channel;
+  std::atomic<std::uint32_t>& registration;
+  mpmc_ring ring;
+  std::chrono::nanoseconds spin;
+  bool view_out = false;
+  bool broken = false;
+  bool kept = false;  // the last message taken is handed out again (pop into a small buffer)
+  std::uint64_t last_ticket = 0, last_size = 0;
+  const std::byte* last_payload = nullptr;
+
+  mpmc_consumer_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
+      : channel(std::move(a)),
+        registration(claim(channel.consumers, name, "consumer")),
+        ring(*channel.control, channel.geometry),
+        spin(s) {}
+  ~mpmc_consumer_impl() {
+    if (kept) ring.release(last_ticket);
+    release_slot(registration);
+  }
+
+  status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket) noexcept {
+    const status s = ring.try_take(ticket, payload, size);
+    broken = s == status::corrupt;
+    return s;
+  }
+  status try_peek(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t&) noexcept {
+    if (kept) {
+      kept = false;
+      payload = last_payload, size = last_size, ticket = last_ticket;
+      return status::ok;
+    }
+    if (broken) return status::corrupt;
+    status s = take(payload, size, ticket);
+    // closed is stored after the closing producer's commits; acquiring it makes them
+    // visible to the second look.
+    if (s == status::empty && channel.control->closed.load(std::memory_order_acquire) != 0) {
+      s = take(payload, size, ticket);
+      if (s == status::empty) s = status::closed;
+    }
+    if (s == status::ok) last_payload = payload, last_size = size, last_ticket = ticket;
+    return s;
+  }
+  bool has_message() const noexcept {
+    return ring.has_message() || channel.control->closed.load(std::memory_order_seq_cst) != 0;
+  }
+  wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  void release_view(std::uint64_t ticket) noexcept override {
+    ring.release(ticket);
+    view_out = false;
+  }
+  bool view_intact(std::uint64_t) const noexcept override { return true; }
+  void keep(std::uint64_t) noexcept {
+    kept = true;
+    view_out = false;
+  }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+};
+
+}  // namespace shmq::detail
+
+namespace shmq {
+
+template class basic_producer<detail::mpmc_producer_impl>;
+template class basic_consumer<detail::mpmc_consumer_impl>;
+
+mpmc_producer::mpmc_producer(std::string_view name, const mpmc_options& options)
+    : basic_producer(std::make_unique<detail::mpmc_producer_impl>(detail::attach(name, options), name,
+                                                                  options.spin)) {}
+std::size_t mpmc_producer::slots() const noexcept { return impl_->channel.geometry.slot_count; }
+
+mpmc_consumer::mpmc_consumer(std::string_view name, const mpmc_options& options)
+    : basic_consumer(std::make_unique<detail::mpmc_consumer_impl>(detail::attach(name, options), name,
+                                                                  options.spin)) {}
+std::size_t mpmc_consumer::slots() const noexcept { return impl_->channel.geometry.slot_count; }
+
+}  // namespace shmq

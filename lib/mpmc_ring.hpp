@@ -1,0 +1,137 @@
+// The MPMC queue: a bounded ring of fixed slots after D. Vyukov's algorithm, with
+// loans (write in place) and views (read in place).
+//
+// Tickets are 64-bit and only grow; ticket t uses slot t & (slots - 1). A slot's turn
+// word says who may use it next:
+//   turn == t              the producer holding ticket t may write it
+//   turn == t + 1          it holds ticket t's message (or a skip, for an aborted loan)
+//   turn == t + slots      the consumer of ticket t is done: the next lap's producer's turn
+//
+// Producer: read enqueue_pos p; if slot(p).turn == p, CAS enqueue_pos p -> p+1 to own
+//   ticket p; write the payload in place; commit stores turn = p + 1 (A).
+// Consumer: read dequeue_pos c; if slot(c).turn == c + 1, CAS dequeue_pos c -> c+1 to own
+//   ticket c; read in place; release stores turn = c + slots (D).
+//
+// Ordering: A is a store-release (seq_cst) that the consumer's load of turn (C, acquire)
+// pairs with, making the payload visible. D is a store-release (seq_cst) that the
+// producer's load of turn (B, acquire) pairs with: the consumer is done with the bytes.
+// The CASes on the positions are relaxed: a position only picks the slot to look at,
+// the slot's turn word carries the data. A and D are seq_cst and the wait predicates
+// load turn with seq_cst for the sleep/wake protocol of wait_word.hpp.
+//
+// Checks against a corrupt segment: a turn that is ahead of where it can be while the
+// position did not move is corruption, never an endless loop; a stored length over the
+// maximum is corruption, never a read past the slot.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "layout.hpp"
+#include "shmq/status.hpp"
+#include "wait_word.hpp"
+
+namespace shmq::detail {
+
+// A slotted ring's geometry after validation, in process-local memory.
+struct slot_geometry {
+  std::byte* data;
+  std::uint64_t slot_count;
+  std::uint64_t slot_size;
+  std::uint64_t max_payload;
+
+  slot_header& slot(std::uint64_t ticket) const noexcept {
+    return *reinterpret_cast<slot_header*>(data + (ticket & (slot_count - 1)) * slot_size);
+  }
+  std::byte* payload(std::uint64_t ticket) const noexcept {
+    return data + (ticket & (slot_count - 1)) * slot_size + sizeof(slot_header);
+  }
+};
+
+class mpmc_ring {
+ public:
+  mpmc_ring(mpmc_control& control, slot_geometry geometry) noexcept
+      : control_(&control), geometry_(geometry) {}
+
+  status try_claim(std::uint64_t size, std::uint64_t& ticket) noexcept {
+    if (size > geometry_.max_payload) return status::too_large;
+    std::uint64_t pos = control_->enqueue_pos.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // B
+      const auto diff = static_cast<std::int64_t>(turn - pos);
+      if (diff == 0) {
+        if (control_->enqueue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+          ticket = pos;
+          return status::ok;
+        }
+      } else if (diff < 0) {
+        return status::full;  // last lap's message is still unread
+      } else {
+        // Another producer took ticket pos (it moved enqueue_pos before writing turn).
+        const std::uint64_t now = control_->enqueue_pos.load(std::memory_order_relaxed);
+        if (now == pos) return status::corrupt;
+        pos = now;
+      }
+    }
+  }
+
+  void publish(std::uint64_t ticket, std::uint64_t size, std::uint32_t flags) noexcept {
+    slot_header& s = geometry_.slot(ticket);
+    s.length = static_cast<std::uint32_t>(size);
+    s.flags = flags;
+    s.turn.store(ticket + 1, std::memory_order_seq_cst);  // A
+    wake_sleepers(control_->data_ready);
+  }
+
+  // On ok, `ticket` is owned by the caller until release(ticket). Skips are released here.
+  status try_take(std::uint64_t& ticket, const std::byte*& payload, std::uint64_t& size) noexcept {
+    std::uint64_t pos = control_->dequeue_pos.load(std::memory_order_relaxed);
+    for (;;) {
+      slot_header& s = geometry_.slot(pos);
+      const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // C
+      const auto diff = static_cast<std::int64_t>(turn - (pos + 1));
+      if (diff == 0) {
+        if (!control_->dequeue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed))
+          continue;
+        const std::uint64_t length = s.length;
+        if (s.flags == slot_skip) {
+          release(pos);
+          pos = control_->dequeue_pos.load(std::memory_order_relaxed);
+          continue;
+        }
+        if (length > geometry_.max_payload) return status::corrupt;
+        ticket = pos;
+        payload = geometry_.payload(pos);
+        size = length;
+        return status::ok;
+      }
+      if (diff < 0) return status::empty;
+      const std::uint64_t now = control_->dequeue_pos.load(std::memory_order_relaxed);
+      if (now == pos) return status::corrupt;
+      pos = now;
+    }
+  }
+
+  void release(std::uint64_t ticket) noexcept {
+    geometry_.slot(ticket).turn.store(ticket + geometry_.slot_count, std::memory_order_seq_cst);  // D
+    wake_sleepers(control_->space_ready);
+  }
+
+  // Wait predicates (R of the protocol).
+  bool has_room() const noexcept {
+    const std::uint64_t pos = control_->enqueue_pos.load(std::memory_order_seq_cst);
+    return static_cast<std::int64_t>(geometry_.slot(pos).turn.load(std::memory_order_seq_cst) - pos) >= 0;
+  }
+  bool has_message() const noexcept {
+    const std::uint64_t pos = control_->dequeue_pos.load(std::memory_order_seq_cst);
+    return static_cast<std::int64_t>(geometry_.slot(pos).turn.load(std::memory_order_seq_cst) -
+                                     (pos + 1)) >= 0;
+  }
+
+ private:
+  mpmc_control* control_;
+  slot_geometry geometry_;
+};
+
+}  // namespace shmq::detail
