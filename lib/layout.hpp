@@ -155,6 +155,56 @@ constexpr std::uint64_t mpmc_control_size(std::uint64_t producers, std::uint64_t
   return (sizeof(mpmc_control) + 4 * (producers + consumers) + 127) & ~std::uint64_t{127};
 }
 
+// Control block of a publish/subscribe channel, followed by max_groups pubsub_group,
+// max_subscribers pubsub_member, and max_publishers pid words.
+struct pubsub_control {
+  alignas(128) std::atomic<std::uint64_t> claim_pos;  // next sequence a publisher takes
+  alignas(128) wait_word data_ready;                  // subscribers sleep here
+  alignas(128) wait_word space_ready;                 // publishers sleep here
+  alignas(128) std::uint64_t slot_count;              // power of two
+  std::uint64_t slot_size;
+  std::uint64_t max_message_size;
+  std::uint32_t policy;  // shmq::overflow_policy
+  std::uint32_t max_publishers;
+  std::uint32_t max_subscribers;
+  std::uint32_t max_groups;
+  std::atomic<std::uint32_t> closed;
+  std::atomic<std::uint32_t> table_lock;  // pid of the process changing groups/members
+  std::uint64_t reserved[10];
+};
+static_assert(offsetof(pubsub_control, slot_count) == 384);
+static_assert(sizeof(pubsub_control) == 512);
+
+inline constexpr std::size_t group_name_size = 48;  // 47 characters and a NUL
+enum class group_state : std::uint32_t { free = 0, active = 1, idle = 2 };
+
+// A group hands each sequence to one of its members (a private subscription is a group
+// of one). cursor only moves forward, by CAS. The other fields change under table_lock.
+struct pubsub_group {
+  alignas(128) std::atomic<std::uint64_t> cursor;  // next sequence the group hands out
+  std::atomic<std::uint32_t> state;                // group_state
+  std::uint32_t members;
+  char name[group_name_size];  // empty: private
+  std::uint64_t reserved[8];
+};
+static_assert(sizeof(pubsub_group) == 128);
+
+inline constexpr std::uint64_t no_position = ~std::uint64_t{0};
+
+struct pubsub_member {
+  alignas(128) std::atomic<std::uint64_t> position;  // sequence being read, or no_position
+  std::atomic<std::uint32_t> pid;                    // 0 = free
+  std::uint32_t group;                               // index into the group table
+  std::uint64_t reserved[14];
+};
+static_assert(sizeof(pubsub_member) == 128);
+
+constexpr std::uint64_t pubsub_control_size(std::uint64_t publishers, std::uint64_t subscribers,
+                                            std::uint64_t groups) noexcept {
+  return sizeof(pubsub_control) + groups * sizeof(pubsub_group) + subscribers * sizeof(pubsub_member) +
+         ((4 * publishers + 127) & ~std::uint64_t{127});
+}
+
 // Changes whenever a struct above changes shape, so a process built from other sources
 // is refused even if someone forgot to bump layout_version.
 constexpr std::uint64_t abi_fingerprint() noexcept {
@@ -169,6 +219,9 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       offsetof(spsc_control, producer_pid), sizeof(wait_word), record_header_size,
       sizeof(slot_header), offsetof(slot_header, length), slot_alignment, sizeof(mpmc_control),
       offsetof(mpmc_control, slot_count), offsetof(mpmc_control, closed),
+      sizeof(pubsub_control), offsetof(pubsub_control, slot_count), offsetof(pubsub_control, closed),
+      sizeof(pubsub_group), offsetof(pubsub_group, name), sizeof(pubsub_member),
+      offsetof(pubsub_member, group),
       record_alignment, padding_flag, sizeof(void*),
       std::endian::native == std::endian::little};
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the facts

@@ -1,0 +1,341 @@
+// Publish/subscribe endpoints: attach (create or open, validate), joining and leaving
+// groups under the table lock, and the Impl hooks endpoint.hpp builds on.
+#include "shmq/pubsub.hpp"
+
+#include <cstring>
+#include <new>
+#include <sched.h>
+#include <unistd.h>
+
+#include "channel_checks.hpp"
+#include "endpoint.hpp"
+#include "pubsub_ring.hpp"
+#include "registry.hpp"
+#include "segment.hpp"
+#include "shmq/segment.hpp"
+
+namespace shmq::detail {
+
+namespace {
+
+struct attached {
+  segment seg;
+  pubsub_control* control;
+  slot_geometry geometry;
+  pubsub_tables tables;
+  std::span<std::atomic<std::uint32_t>> publishers;
+  bool block;
+};
+
+attached attach(std::string_view name, const pubsub_options& o) {
+  if (o.open != open_mode::open) {
+    check_slot_options(name, o.slots, o.max_message_size, o.max_publishers, o.max_subscribers);
+    if (o.max_groups < 1 || o.max_groups > max_endpoints)
+      fail_channel(errc::invalid_argument, name, "max_groups must be from 1 to 1024");
+    if (o.policy != overflow_policy::block && o.policy != overflow_policy::overwrite)
+      fail_channel(errc::invalid_argument, name, "unknown overflow policy");
+  }
+  const std::uint64_t slot_size = slot_size_for(o.max_message_size);
+  auto [seg, created] = attach_segment(
+      name, channel_kind::pubsub,
+      {pubsub_control_size(o.max_publishers, o.max_subscribers, o.max_groups), o.slots * slot_size}, o,
+      [&](segment& s) {
+        std::byte* at = s.at(s.header().control_offset);
+        auto* c = new (at) pubsub_control{};
+        c->slot_count = o.slots;
+        c->slot_size = slot_size;
+        c->max_message_size = o.max_message_size;
+        c->policy = static_cast<std::uint32_t>(o.policy);
+        c->max_publishers = o.max_publishers;
+        c->max_subscribers = o.max_subscribers;
+        c->max_groups = o.max_groups;
+        auto* groups = reinterpret_cast<pubsub_group*>(at + sizeof(pubsub_control));
+        for (std::uint32_t i = 0; i < o.max_groups; ++i) new (&groups[i]) pubsub_group{};
+        auto* members = reinterpret_cast<pubsub_member*>(groups + o.max_groups);
+        for (std::uint32_t i = 0; i < o.max_subscribers; ++i) {
+          new (&members[i]) pubsub_member{};
+          members[i].position.store(no_position, std::memory_order_relaxed);  // published by mark_ready
+        }
+      });
+
+  const segment_header& h = seg.header();
+  if (h.control_size < sizeof(pubsub_control))
+    fail_channel(errc::corrupt, name, "control block too small");
+  std::byte* at = seg.at(h.control_offset);
+  auto* c = reinterpret_cast<pubsub_control*>(at);
+  const std::uint64_t slots = c->slot_count, slot_bytes = c->slot_size, max = c->max_message_size;
+  const std::uint32_t policy = c->policy, pubs = c->max_publishers, subs = c->max_subscribers,
+                      groups = c->max_groups;
+  if (!slot_fields_valid(slots, slot_bytes, max, h.data_size) || policy > 1 || pubs < 1 ||
+      pubs > max_endpoints || subs < 1 || subs > max_endpoints || groups < 1 ||
+      groups > max_endpoints || h.control_size != pubsub_control_size(pubs, subs, groups))
+    fail_channel(errc::corrupt, name, "control block holds impossible sizes or limits");
+  if (!created && o.open == open_mode::open_or_create) {
+    check_same(name, "slots", slots, o.slots);
+    check_same(name, "max_message_size", max, o.max_message_size);
+    check_same(name, "policy", policy, static_cast<std::uint32_t>(o.policy));
+    check_same(name, "max_publishers", pubs, o.max_publishers);
+    check_same(name, "max_subscribers", subs, o.max_subscribers);
+    check_same(name, "max_groups", groups, o.max_groups);
+  }
+  auto* group_table = reinterpret_cast<pubsub_group*>(at + sizeof(pubsub_control));
+  auto* member_table = reinterpret_cast<pubsub_member*>(group_table + groups);
+  auto* pids = reinterpret_cast<std::atomic<std::uint32_t>*>(member_table + subs);
+  const slot_geometry g{seg.at(h.data_offset), slots, slot_bytes, max};
+  return attached{std::move(seg), c, g, {{group_table, groups}, {member_table, subs}}, {pids, pubs},
+                  policy == static_cast<std::uint32_t>(overflow_policy::block)};
+}
+
+// Serializes joins and leaves across processes. A holder that died is replaced.
+class table_lock {
+ public:
+  explicit table_lock(std::atomic<std::uint32_t>& word) noexcept : word_(word) {
+    const auto self = static_cast<std::uint32_t>(::getpid());
+    for (;;) {
+      std::uint32_t seen = 0;
+      // acquire: see the tables as the last holder left them.
+      if (word_.compare_exchange_strong(seen, self, std::memory_order_acquire)) return;
+      if (seen != self && !process_alive(seen) &&
+          word_.compare_exchange_strong(seen, self, std::memory_order_acquire))
+        return;
+      ::sched_yield();  // held for a few stores only
+    }
+  }
+  ~table_lock() { word_.store(0, std::memory_order_release); }  // publish our table changes
+  table_lock(const table_lock&) = delete;
+  table_lock& operator=(const table_lock&) = delete;
+
+ private:
+  std::atomic<std::uint32_t>& word_;
+};
+
+bool same_name(const pubsub_group& g, std::string_view name) noexcept {
+  return std::strncmp(g.name, std::string(name).c_str(), group_name_size) == 0;
+}
+
+// A member leaves its group; the last one out makes a named group idle (it keeps its
+// place in the stream) and a private one free. Call with the table lock held.
+void leave_group(const attached& a, pubsub_member& m) noexcept {
+  m.position.store(no_position, std::memory_order_seq_cst);
+  if (m.group < a.tables.groups.size()) {
+    pubsub_group& g = a.tables.groups[m.group];
+    if (g.members > 0) --g.members;
+    if (g.members == 0)
+      g.state.store(static_cast<std::uint32_t>(g.name[0] != '\0' ? group_state::idle : group_state::free),
+                    std::memory_order_seq_cst);
+  }
+}
+
+std::size_t join(const attached& a, std::string_view name, const subscription& how) {
+  if (!how.group.empty() && (how.group.size() >= group_name_size || !valid_name(how.group)))
+    fail_channel(errc::invalid_name, name,
+                 "invalid group name '" + how.group + "' (1-47 characters of [A-Za-z0-9._-])");
+  const auto self = static_cast<std::uint32_t>(::getpid());
+  table_lock lock(a.control->table_lock);
+
+  pubsub_member* member = nullptr;
+  for (pubsub_member& m : a.tables.members) {
+    const std::uint32_t pid = m.pid.load(std::memory_order_relaxed);
+    if (pid == 0 || (pid != self && !process_alive(pid))) {
+      if (pid != 0) leave_group(a, m);  // the dead subscriber's membership goes too
+      member = &m;
+      break;
+    }
+  }
+  if (member == nullptr)
+    fail_channel(errc::limit_reached, name,
+                 "already has " + std::to_string(a.tables.members.size()) +
+                     " live subscribers, the most it was created for");
+
+  pubsub_group* group = nullptr;
+  if (!how.group.empty())
+    for (pubsub_group& g : a.tables.groups)
+      if (g.state.load(std::memory_order_relaxed) != static_cast<std::uint32_t>(group_state::free) &&
+          same_name(g, how.group))
+        group = &g;
+  if (group != nullptr) {
+    if (group->cursor.load(std::memory_order_relaxed) > a.control->claim_pos.load(std::memory_order_acquire))
+      fail_channel(errc::corrupt, name, "group '" + how.group + "' is ahead of the stream");
+    group->state.store(static_cast<std::uint32_t>(group_state::active), std::memory_order_seq_cst);
+  } else {
+    for (pubsub_group& g : a.tables.groups)
+      if (g.state.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(group_state::free)) {
+        group = &g;
+        break;
+      }
+    if (group == nullptr)
+      fail_channel(errc::limit_reached, name,
+                   "already has " + std::to_string(a.tables.groups.size()) +
+                       " groups and private subscriptions, the most it was created for");
+    std::memset(group->name, 0, group_name_size);
+    std::memcpy(group->name, how.group.data(), how.group.size());
+    group->members = 0;
+    // Gate publishers from here before choosing the start: a gate scan that misses this
+    // group ran before the store below, so it read claim_pos <= the value read after it.
+    group->cursor.store(a.control->claim_pos.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+    group->state.store(static_cast<std::uint32_t>(group_state::active), std::memory_order_seq_cst);
+    const std::uint64_t newest = a.control->claim_pos.load(std::memory_order_seq_cst);
+    const std::uint64_t oldest = newest > a.geometry.slot_count ? newest - a.geometry.slot_count : 0;
+    const std::uint64_t back = std::min<std::uint64_t>(how.history, newest - oldest);
+    group->cursor.store(how.start == start_from::oldest ? oldest : newest - back, std::memory_order_seq_cst);
+  }
+  ++group->members;
+  member->position.store(no_position, std::memory_order_relaxed);
+  member->group = static_cast<std::uint32_t>(group - a.tables.groups.data());
+  member->pid.store(self, std::memory_order_relaxed);  // the lock's release publishes it
+  return static_cast<std::size_t>(member - a.tables.members.data());
+}
+
+std::atomic<std::uint32_t>& claim_publisher(const attached& a, std::string_view name) {
+  const int i = claim_slot(a.publishers);
+  if (i < 0)
+    fail_channel(errc::limit_reached, name,
+                 "already has " + std::to_string(a.publishers.size()) +
+                     " live publishers, the most it was created for");
+  return a.publishers[static_cast<std::size_t>(i)];
+}
+
+}  // namespace
+
+struct publisher_impl final : loan_owner {
+  attached channel;
+  std::atomic<std::uint32_t>& registration;
+  pubsub_ring ring;
+  std::chrono::nanoseconds spin;
+  bool loan_out = false;
+  bool broken = false;
+
+  publisher_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
+      : channel(std::move(a)),
+        registration(claim_publisher(channel, name)),
+        ring(*channel.control, channel.geometry, channel.tables, channel.block),
+        spin(s) {
+    channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
+  }
+  ~publisher_impl() { release_slot(registration); }
+
+  status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
+    if (broken) return status::corrupt;
+    const status s = ring.try_claim(size, ticket);
+    broken = s == status::corrupt;
+    if (s == status::ok) payload = channel.geometry.payload(ticket);
+    return s;
+  }
+  bool has_room(std::uint64_t) const noexcept { return ring.has_room(); }
+  wait_word& space_ready() noexcept { return channel.control->space_ready; }
+  void commit_loan(std::uint64_t ticket, std::size_t used) noexcept override {
+    ring.publish(ticket, used, false);
+    loan_out = false;
+  }
+  // The sequence is taken: publish a skip, which subscribers pass over.
+  void abort_loan(std::uint64_t ticket) noexcept override {
+    ring.publish(ticket, 0, true);
+    loan_out = false;
+  }
+  void close() noexcept {
+    channel.control->closed.store(1, std::memory_order_seq_cst);  // after this publisher's commits
+    wake_all(channel.control->data_ready);
+  }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+};
+
+struct subscriber_impl final : view_owner {
+  attached channel;
+  pubsub_member& member;
+  pubsub_ring ring;
+  std::chrono::nanoseconds spin;
+  bool view_out = false;
+  bool broken = false;
+  bool kept = false;  // the last message taken is handed out again (pop into a small buffer)
+  std::uint64_t last_ticket = 0, last_size = 0;
+  const std::byte* last_payload = nullptr;
+  mutable int checked = -1;  // intact() result for the view out: -1 not asked, 0, 1
+  std::uint64_t missed_pending = 0, missed_total = 0;
+
+  subscriber_impl(attached a, std::string_view name, const subscription& how, std::chrono::nanoseconds s)
+      : channel(std::move(a)),
+        member(channel.tables.members[join(channel, name, how)]),
+        ring(*channel.control, channel.geometry, channel.tables, channel.block),
+        spin(s) {}
+  ~subscriber_impl() {
+    {
+      table_lock lock(channel.control->table_lock);
+      leave_group(channel, member);
+      member.pid.store(0, std::memory_order_relaxed);
+    }
+    wake_sleepers(channel.control->space_ready);  // the gate may have moved
+  }
+
+  pubsub_group& group() const noexcept { return channel.tables.groups[member.group]; }
+
+  status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket) noexcept {
+    std::uint64_t jumped = 0;
+    const status s = ring.try_take(group(), member, ticket, payload, size, jumped);
+    missed_pending += jumped;
+    missed_total += jumped;
+    broken = s == status::corrupt;
+    return s;
+  }
+  status try_peek(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket,
+                  std::uint64_t& missed) noexcept {
+    checked = -1;
+    if (kept) {
+      kept = false;
+      payload = last_payload, size = last_size, ticket = last_ticket;
+      return status::ok;
+    }
+    if (broken || member.group >= channel.tables.groups.size()) return status::corrupt;
+    status s = take(payload, size, ticket);
+    if (s == status::empty && channel.block) wake_sleepers(channel.control->space_ready);
+    // closed is stored after the closing publisher's commits; acquiring it makes them
+    // visible to the second look.
+    if (s == status::empty && channel.control->closed.load(std::memory_order_acquire) != 0) {
+      s = take(payload, size, ticket);
+      if (s == status::empty) s = status::closed;
+    }
+    if (s == status::ok) {
+      last_payload = payload, last_size = size, last_ticket = ticket;
+      missed = missed_pending;
+      missed_pending = 0;
+    }
+    return s;
+  }
+  bool has_message() const noexcept {
+    return ring.has_message(group()) || channel.control->closed.load(std::memory_order_seq_cst) != 0;
+  }
+  wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  void release_view(std::uint64_t ticket) noexcept override {
+    const bool whole = checked >= 0 ? checked == 1 : view_intact(ticket);
+    if (!whole) ++missed_pending, ++missed_total;
+    ring.release(member);
+    view_out = false;
+  }
+  bool view_intact(std::uint64_t ticket) const noexcept override {
+    if (channel.block) return true;  // publishers cannot reach a slot still being read
+    checked = ring.intact(ticket) ? 1 : 0;
+    return checked == 1;
+  }
+  void keep(std::uint64_t) noexcept {
+    kept = true;
+    view_out = false;
+  }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+};
+
+}  // namespace shmq::detail
+
+namespace shmq {
+
+template class basic_producer<detail::publisher_impl>;
+template class basic_consumer<detail::subscriber_impl>;
+
+publisher::publisher(std::string_view name, const pubsub_options& options)
+    : basic_producer(std::make_unique<detail::publisher_impl>(detail::attach(name, options), name, options.spin)) {}
+
+subscriber::subscriber(std::string_view name, const pubsub_options& options, const subscription& how)
+    : basic_consumer(
+          std::make_unique<detail::subscriber_impl>(detail::attach(name, options), name, how, options.spin)) {}
+
+std::uint64_t subscriber::missed_total() const noexcept { return impl_->missed_total; }
+
+}  // namespace shmq

@@ -1,0 +1,194 @@
+// The publish/subscribe ring: fixed slots, any number of publishers, and groups of
+// subscribers. Every group sees every sequence; inside a group, members compete for
+// them. A private subscription is a group of one.
+//
+// A slot's turn word is ((seq + 1) << 2) | state, state = committed, writing or skip
+// (an aborted loan). 0 means never written.
+//
+// Publisher, for sequence p = claim_pos:
+//   1. The slot's previous lap (p - slots) must be done (committed or skip) by its
+//      publisher: a slow publisher a lap behind is waited for, never overwritten.
+//   2. Policy block: p < gate + slots, gate being the slowest active group cursor or
+//      member position (refreshed only when the cached gate says full).
+//   3. CAS claim_pos p -> p+1, then mark the slot writing (exchange, acq_rel: the payload
+//      writes cannot move before it), write in place, store turn = committed(p) (A).
+// Subscriber, member of group g:
+//   1. c = g.cursor. Under block, first publish position = c (the gate then covers c).
+//   2. Load slot(c).turn (C). committed(c): CAS g.cursor c -> c+1 to own c. skip(c):
+//      CAS past it. Older or writing(c): empty. Newer: the group was lapped (overwrite
+//      policy): jump to the oldest sequence still there, claim_pos - slots, and report
+//      the jump as missed messages.
+//   3. Read in place. Under overwrite, intact() re-reads turn after the reads (a
+//      seqlock): changed means the bytes were overwritten and must be dropped.
+//   4. Release: position = none (D), waking publishers that wait on the gate.
+//
+// Ordering: A (seq_cst store) pairs with C (acquire load): the payload is visible. D and
+// the member's position store are seq_cst, and the gate scan loads them with seq_cst:
+// a scan that misses position = c ran before it in the total order, when g.cursor was
+// still <= c, and the scan reads cursors too. Wait predicates load with seq_cst for the
+// sleep/wake protocol of wait_word.hpp.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <span>
+
+#include "layout.hpp"
+#include "mpmc_ring.hpp"  // slot_geometry
+#include "shmq/status.hpp"
+#include "wait_word.hpp"
+
+namespace shmq::detail {
+
+inline constexpr std::uint64_t turn_committed = 0, turn_writing = 1, turn_skip = 2;
+
+constexpr std::uint64_t make_turn(std::uint64_t seq, std::uint64_t state) noexcept {
+  return ((seq + 1) << 2) | state;
+}
+
+struct pubsub_tables {
+  std::span<pubsub_group> groups;
+  std::span<pubsub_member> members;
+};
+
+class pubsub_ring {
+ public:
+  pubsub_ring(pubsub_control& control, slot_geometry geometry, pubsub_tables tables, bool block) noexcept
+      : control_(&control), geometry_(geometry), tables_(tables), block_(block) {}
+
+  // ---- publisher side ----
+
+  status try_claim(std::uint64_t size, std::uint64_t& ticket) noexcept {
+    if (size > geometry_.max_payload) return status::too_large;
+    std::uint64_t pos = control_->claim_pos.load(std::memory_order_relaxed);
+    for (;;) {
+      const status s = slot_free(pos, std::memory_order_acquire);  // B
+      if (s == status::busy) {  // another publisher took pos already
+        const std::uint64_t now = control_->claim_pos.load(std::memory_order_relaxed);
+        if (now == pos) return status::corrupt;
+        pos = now;
+        continue;
+      }
+      if (s != status::ok) return s;
+      if (block_ && pos >= gate_cache_ + geometry_.slot_count) {
+        gate_cache_ = gate(std::memory_order_acquire);
+        if (pos >= gate_cache_ + geometry_.slot_count) return status::full;
+      }
+      if (control_->claim_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        geometry_.slot(pos).turn.exchange(make_turn(pos, turn_writing), std::memory_order_acq_rel);
+        ticket = pos;
+        return status::ok;
+      }
+    }
+  }
+
+  void publish(std::uint64_t ticket, std::uint64_t size, bool skip) noexcept {
+    slot_header& s = geometry_.slot(ticket);
+    s.length = static_cast<std::uint32_t>(size);
+    s.turn.store(make_turn(ticket, skip ? turn_skip : turn_committed), std::memory_order_seq_cst);  // A
+    wake_sleepers(control_->data_ready);
+    wake_sleepers(control_->space_ready);  // a publisher a lap ahead may wait for this slot
+  }
+
+  bool has_room() const noexcept {
+    const std::uint64_t pos = control_->claim_pos.load(std::memory_order_seq_cst);
+    if (slot_free(pos, std::memory_order_seq_cst) == status::full) return false;
+    return !block_ || pos < gate(std::memory_order_seq_cst) + geometry_.slot_count;
+  }
+
+  // ---- subscriber side ----
+
+  // On ok, `ticket` is this member's until release(). `missed` grows by the sequences
+  // the group jumped over after being lapped.
+  status try_take(pubsub_group& g, pubsub_member& m, std::uint64_t& ticket, const std::byte*& payload,
+                  std::uint64_t& size, std::uint64_t& missed) noexcept {
+    std::uint64_t c = g.cursor.load(std::memory_order_acquire);
+    for (;;) {
+      if (block_) m.position.store(c, std::memory_order_seq_cst);
+      slot_header& s = geometry_.slot(c);
+      const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // C
+      const std::uint64_t seq_plus_1 = turn >> 2;
+      if (seq_plus_1 < c + 1 || turn == make_turn(c, turn_writing)) {
+        if (block_) m.position.store(no_position, std::memory_order_release);
+        return status::empty;
+      }
+      if (seq_plus_1 == c + 1) {
+        const bool skip = (turn & 3) == turn_skip;
+        if (!g.cursor.compare_exchange_strong(c, c + 1, std::memory_order_acq_rel)) continue;
+        if (skip) {
+          ++c;
+          continue;
+        }
+        const std::uint64_t length = s.length;
+        if ((turn & 3) != turn_committed || length > geometry_.max_payload) return status::corrupt;
+        ticket = c;
+        payload = geometry_.payload(c);
+        size = length;
+        return status::ok;
+      }
+      // Lapped: slot(c) holds a later sequence, so claim_pos is past c + slots.
+      const std::uint64_t claimed = control_->claim_pos.load(std::memory_order_acquire);
+      if (claimed <= c + geometry_.slot_count) return status::corrupt;
+      const std::uint64_t oldest = claimed - geometry_.slot_count;
+      if (g.cursor.compare_exchange_strong(c, oldest, std::memory_order_acq_rel)) {
+        missed += oldest - c;
+        c = oldest;
+      }
+    }
+  }
+
+  // Seqlock check after reading ticket's payload in place.
+  bool intact(std::uint64_t ticket) const noexcept {
+#if defined(__SANITIZE_THREAD__)
+    // TSan does not model fences; a seq_cst load is at least as strong here.
+    return geometry_.slot(ticket).turn.load(std::memory_order_seq_cst) == make_turn(ticket, turn_committed);
+#else
+    std::atomic_thread_fence(std::memory_order_acquire);  // the payload reads stay before the load
+    return geometry_.slot(ticket).turn.load(std::memory_order_relaxed) == make_turn(ticket, turn_committed);
+#endif
+  }
+
+  void release(pubsub_member& m) noexcept {
+    if (!block_) return;
+    m.position.store(no_position, std::memory_order_seq_cst);  // D
+    wake_sleepers(control_->space_ready);
+  }
+
+  bool has_message(const pubsub_group& g) const noexcept {
+    const std::uint64_t c = g.cursor.load(std::memory_order_seq_cst);
+    const std::uint64_t turn = geometry_.slot(c).turn.load(std::memory_order_seq_cst);
+    return (turn >> 2) > c + 1 || ((turn >> 2) == c + 1 && (turn & 3) != turn_writing);
+  }
+
+  // Slowest sequence still needed by an active group: publishers may fill up to it + slots.
+  std::uint64_t gate(std::memory_order order) const noexcept {
+    std::uint64_t g = control_->claim_pos.load(order);
+    for (const pubsub_group& group : tables_.groups)
+      if (group.state.load(order) == static_cast<std::uint32_t>(group_state::active))
+        g = std::min(g, group.cursor.load(order));
+    for (const pubsub_member& m : tables_.members) g = std::min(g, m.position.load(order));
+    return g;
+  }
+
+ private:
+  // ok: slot(pos)'s previous lap is done; busy: someone already took pos; full: the
+  // previous lap's publisher is still writing.
+  status slot_free(std::uint64_t pos, std::memory_order order) const noexcept {
+    const std::uint64_t turn = geometry_.slot(pos).turn.load(order);
+    const std::uint64_t n = geometry_.slot_count;
+    if (pos < n) return turn == 0 ? status::ok : status::busy;
+    const std::uint64_t prev_plus_1 = pos + 1 - n;
+    if ((turn >> 2) > prev_plus_1) return status::busy;
+    if ((turn >> 2) == prev_plus_1 && (turn & 3) != turn_writing) return status::ok;
+    return status::full;
+  }
+
+  pubsub_control* control_;
+  slot_geometry geometry_;
+  pubsub_tables tables_;
+  bool block_;
+  std::uint64_t gate_cache_ = 0;
+};
+
+}  // namespace shmq::detail
