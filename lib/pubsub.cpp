@@ -336,6 +336,13 @@ subscriber::subscriber(std::string_view name, const pubsub_options& options, con
     : basic_consumer(
           std::make_unique<detail::subscriber_impl>(detail::attach(name, options), name, how, options.spin)) {}
 
+std::size_t publisher::subscribers() const noexcept {
+  std::size_t n = 0;
+  for (const detail::pubsub_member& m : impl_->channel.tables.members)
+    n += m.pid.load(std::memory_order_acquire) != 0;
+  return n;
+}
+
 std::uint64_t subscriber::missed_total() const noexcept { return impl_->missed_total; }
 
 }  // namespace shmq

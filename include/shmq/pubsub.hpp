@@ -53,6 +53,8 @@ struct subscription {
 class publisher : public basic_producer<detail::publisher_impl> {
  public:
   explicit publisher(std::string_view name, const pubsub_options& options = {});
+  // Subscriber endpoints attached right now (a snapshot; they come and go).
+  std::size_t subscribers() const noexcept;
 };
 
 class subscriber : public basic_consumer<detail::subscriber_impl> {
