@@ -80,7 +80,7 @@ std::uint64_t recover_tail(const attached& a) noexcept {
   const std::uint64_t head = a.control->head.load(std::memory_order_acquire);
   for (;;) {
     const std::uint64_t word = commit_word_at(a.geometry, tail).load(std::memory_order_acquire);
-    if (static_cast<std::uint32_t>(word >> 32) != record_tag(tail)) return tail;
+    if (!record_at(word, tail)) return tail;
     const std::uint64_t length = word & length_mask;
     const std::uint64_t step = (word & padding_flag) ? length : record_size(length);
     if (step == 0 || step % record_alignment != 0 || tail + step - head > a.geometry.capacity)

@@ -14,7 +14,8 @@
 //      stale word from an earlier lap for a record), then store this record's commit
 //      word (A). tail is also stored, for attach-time checks and restarts only.
 // Consumer:
-//   1. Load the commit word at head (C). A tag that does not match head means empty.
+//   1. Load the commit word at head (C). No committed record for head's position (see
+//      record_at in layout.hpp) means empty.
 //   2. Check length against the maximum and the ring's end: a record that does not fit
 //      is corruption, reported, never followed.
 //   3. Hand out the payload in place; release stores head + r (D).
@@ -132,7 +133,7 @@ class spsc_ring_consumer {
     for (;;) {
       const std::uint64_t offset = head_ & (geometry_.capacity - 1);
       const std::uint64_t word = commit_word_at(geometry_, head_).load(std::memory_order_acquire);  // C
-      if (static_cast<std::uint32_t>(word >> 32) != record_tag(head_)) return status::empty;
+      if (!record_at(word, head_)) return status::empty;
       const std::uint64_t length = word & length_mask;
       if (word & padding_flag) {
         if (offset == 0 || length != geometry_.capacity - offset) return status::corrupt;
@@ -154,7 +155,7 @@ class spsc_ring_consumer {
   // Wait predicate (R of the protocol): is there a record at head?
   bool has_record() const noexcept {
     const std::uint64_t word = commit_word_at(geometry_, head_).load(std::memory_order_seq_cst);
-    return static_cast<std::uint32_t>(word >> 32) == record_tag(head_);
+    return record_at(word, head_);
   }
 
   std::uint64_t head() const noexcept { return head_; }
