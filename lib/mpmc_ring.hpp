@@ -12,12 +12,12 @@
 // Consumer: read dequeue_pos c; if slot(c).turn == c + 1, CAS dequeue_pos c -> c+1 to own
 //   ticket c; read in place; release stores turn = c + slots (D).
 //
-// Ordering: A is a store-release (seq_cst) that the consumer's load of turn (C, acquire)
-// pairs with, making the payload visible. D is a store-release (seq_cst) that the
-// producer's load of turn (B, acquire) pairs with: the consumer is done with the bytes.
-// The CASes on the positions are relaxed: a position only picks the slot to look at,
-// the slot's turn word carries the data. A and D are seq_cst and the wait predicates
-// load turn with seq_cst for the sleep/wake protocol of wait_word.hpp.
+// Ordering: A is a store-release that the consumer's load of turn (C, acquire) pairs
+// with, making the payload visible. D is a store-release that the producer's load of
+// turn (B, acquire) pairs with: the consumer is done with the bytes. The CASes on the
+// positions are relaxed: a position only picks the slot to look at, the slot's turn
+// word carries the data. A and D are publish_store and the wait predicates load turn
+// with seq_cst for the sleep/wake protocol of wait_word.hpp.
 //
 // Checks against a corrupt segment: a turn that is ahead of where it can be while the
 // position did not move is corruption, never an endless loop; a stored length over the
@@ -80,7 +80,7 @@ class mpmc_ring {
     slot_header& s = geometry_.slot(ticket);
     s.length = static_cast<std::uint32_t>(size);
     s.flags = flags;
-    s.turn.store(ticket + 1, std::memory_order_seq_cst);  // A
+    publish_store(s.turn, ticket + 1);  // A
     wake_sleepers(control_->data_ready);
   }
 
@@ -114,7 +114,7 @@ class mpmc_ring {
   }
 
   void release(std::uint64_t ticket) noexcept {
-    geometry_.slot(ticket).turn.store(ticket + geometry_.slot_count, std::memory_order_seq_cst);  // D
+    publish_store(geometry_.slot(ticket).turn, ticket + geometry_.slot_count);  // D
     wake_sleepers(control_->space_ready);
   }
 

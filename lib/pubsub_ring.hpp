@@ -22,11 +22,12 @@
 //      seqlock): changed means the bytes were overwritten and must be dropped.
 //   4. Release: position = none (D), waking publishers that wait on the gate.
 //
-// Ordering: A (seq_cst store) pairs with C (acquire load): the payload is visible. D and
-// the member's position store are seq_cst, and the gate scan loads them with seq_cst:
-// a scan that misses position = c ran before it in the total order, when g.cursor was
-// still <= c, and the scan reads cursors too. Wait predicates load with seq_cst for the
-// sleep/wake protocol of wait_word.hpp.
+// Ordering: A (store-release) pairs with C (acquire load): the payload is visible. The
+// member stores position = c (seq_cst) before its acq_rel CAS of g.cursor; the gate
+// scan loads cursors (acquire) before positions, so a scan that sees the cursor past c
+// also sees position = c, and one that does not still counts c through the cursor.
+// A and D are publish_store and wait predicates load with seq_cst for the sleep/wake
+// protocol of wait_word.hpp.
 #pragma once
 
 #include <algorithm>
@@ -86,7 +87,7 @@ class pubsub_ring {
   void publish(std::uint64_t ticket, std::uint64_t size, bool skip) noexcept {
     slot_header& s = geometry_.slot(ticket);
     s.length = static_cast<std::uint32_t>(size);
-    s.turn.store(make_turn(ticket, skip ? turn_skip : turn_committed), std::memory_order_seq_cst);  // A
+    publish_store(s.turn, make_turn(ticket, skip ? turn_skip : turn_committed));  // A
     wake_sleepers(control_->data_ready);
     wake_sleepers(control_->space_ready);  // a publisher a lap ahead may wait for this slot
   }
@@ -151,7 +152,7 @@ class pubsub_ring {
 
   void release(pubsub_member& m) noexcept {
     if (!block_) return;
-    m.position.store(no_position, std::memory_order_seq_cst);  // D
+    publish_store(m.position, no_position);  // D
     wake_sleepers(control_->space_ready);
   }
 

@@ -11,6 +11,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
+#include "fence.hpp"
 #include "layout.hpp"
 #include "shmq/options.hpp"
 #include "shmq/status.hpp"
@@ -63,6 +64,7 @@ struct attached_segment {
 template <class Init>
 attached_segment attach_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
                                 const endpoint_options& options, Init&& init) {
+  enable_light_fences();
   if (options.open != open_mode::open) {
     try {
       segment s = segment::create(name, kind, geometry, options.mode);

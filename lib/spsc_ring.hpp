@@ -20,11 +20,11 @@
 //      is corruption, reported, never followed.
 //   3. Hand out the payload in place; release stores head + r (D).
 //
-// Ordering: A is a store-release (seq_cst), C a load-acquire: C seeing A makes the
-// payload and the zeroed next word visible. D is a store-release (seq_cst), the
-// producer's head load (B) an acquire: B seeing D means the consumer is done with those
-// bytes. A and D are seq_cst, and the wait predicates load with seq_cst, because they
-// take part in the sleep/wake protocol of wait_word.hpp.
+// Ordering: A is a store-release, C a load-acquire: C seeing A makes the payload and
+// the zeroed next word visible. D is a store-release, the producer's head load (B) an
+// acquire: B seeing D means the consumer is done with those bytes. A and D are
+// publish_store and the wait predicates load with seq_cst, because they take part in
+// the sleep/wake protocol of wait_word.hpp.
 #pragma once
 
 #include <atomic>
@@ -82,8 +82,7 @@ class spsc_ring_producer {
       commit_word_at(geometry_, tail_ + padding).store(0, std::memory_order_relaxed);
       // Publishes the padding (and the cleared word). seq_cst + wake: the consumer may
       // be asleep on exactly this word.
-      commit_word_at(geometry_, tail_).store(commit_word(tail_, padding, true),
-                                             std::memory_order_seq_cst);
+      publish_store(commit_word_at(geometry_, tail_), commit_word(tail_, padding, true));
       tail_ += padding;
       control_->tail.store(tail_, std::memory_order_release);
       wake_sleepers(control_->data_ready);
@@ -96,8 +95,7 @@ class spsc_ring_producer {
   void publish(std::uint64_t size) noexcept {
     const std::uint64_t next = tail_ + record_size(size);
     commit_word_at(geometry_, next).store(0, std::memory_order_relaxed);
-    commit_word_at(geometry_, tail_).store(commit_word(tail_, size, false),
-                                           std::memory_order_seq_cst);  // A
+    publish_store(commit_word_at(geometry_, tail_), commit_word(tail_, size, false));  // A
     tail_ = next;
     control_->tail.store(tail_, std::memory_order_release);
     wake_sleepers(control_->data_ready);
@@ -163,7 +161,7 @@ class spsc_ring_consumer {
  private:
   void advance(std::uint64_t bytes) noexcept {
     head_ += bytes;
-    control_->head.store(head_, std::memory_order_seq_cst);  // D
+    publish_store(control_->head, head_);  // D
     wake_sleepers(control_->space_ready);
   }
 

@@ -8,17 +8,23 @@
 //   R: if ready() (seq_cst load) return    F: v = word.load()            (seq_cst)
 //   futex_wait(word, v)                       if (v & 1) CAS v -> (v+2)&~1, FUTEX_WAKE
 //
-// All of E, R, P, F are seq_cst, so they sit in one total order. If R comes before P,
-// then E (sequenced before R) comes before F, and F sees bit 0: the waker bumps the
-// epoch, which makes a futex_wait that has not started yet return at once (the word no
-// longer equals v) and wakes one that has. If P comes before R, R sees the condition.
-// Either way no wake-up is lost. The waker pays a syscall only while bit 0 is set, and
-// clears it, so traffic to an awake peer costs one plain load per operation.
+// With E, R, P, F all seq_cst they sit in one total order. If R comes before P, then E
+// (sequenced before R) comes before F, and F sees bit 0: the waker bumps the epoch,
+// which makes a futex_wait that has not started yet return at once (the word no longer
+// equals v) and wakes one that has. If P comes before R, R sees the condition. Either
+// way no wake-up is lost. The waker pays a syscall only while bit 0 is set, and clears
+// it, so traffic to an awake peer costs one plain load per operation.
+//
+// P is publish_store (fence.hpp): where the kernel allows, a release store with only a
+// compiler fence, and the sleeper runs a heavy fence (membarrier) between E and R,
+// which restores the store-load order the argument above needs on the publisher side.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
+#include "fence.hpp"
 #include "futex.hpp"
 
 namespace shmq::detail {
@@ -68,8 +74,11 @@ bool wait_until(wait_word& w, Ready&& ready, clock::time_point spin_until,
   }
   for (;;) {
     std::uint32_t v = w.word.fetch_or(1u, std::memory_order_seq_cst) | 1u;  // E
-    if (ready()) return true;                                              // R
-    if (!futex_wait(w.word, v, deadline)) return ready();
+    // Without a heavy fence a light publisher may not see bit 0: sleep in short slices.
+    const bool fenced = heavy_fence();
+    if (ready()) return true;  // R
+    const auto until = fenced ? deadline : std::min(deadline, clock::now() + std::chrono::milliseconds(1));
+    if (!futex_wait(w.word, v, until) && until == deadline) return ready();
   }
 }
 

@@ -1,0 +1,50 @@
+#include "fence.hpp"
+
+#include <linux/membarrier.h>
+#include <mutex>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace shmq::detail {
+
+std::atomic<bool> light_fences{false};
+
+namespace {
+
+long membarrier(int cmd) noexcept { return syscall(SYS_membarrier, cmd, 0, 0); }
+
+bool kernel_has_global_expedited() noexcept {
+  static const bool has = [] {
+    const long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+    return cmds > 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0 &&
+           (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0;
+  }();
+  return has;
+}
+
+}  // namespace
+
+bool enable_light_fences() noexcept {
+#if defined(__SANITIZE_THREAD__)
+  return false;
+#else
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (kernel_has_global_expedited() && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
+      light_fences.store(true, std::memory_order_relaxed);
+  });
+  return light_fences.load(std::memory_order_relaxed);
+#endif
+}
+
+bool heavy_fence() noexcept {
+#if defined(__SANITIZE_THREAD__)
+  return true;  // publishers store seq_cst; the sleeper's seq_cst RMW and loads suffice
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // enough for seq_cst publishers
+  if (!kernel_has_global_expedited()) return true;       // then nobody publishes lightly
+  return membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
+#endif
+}
+
+}  // namespace shmq::detail
