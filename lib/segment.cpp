@@ -123,7 +123,12 @@ segment::segment(std::string name, bip::mapped_region region)
     : name_(std::move(name)),
       region_(std::move(region)),
       base_(static_cast<std::byte*>(region_.get_address())),
-      size_(region_.get_size()) {}
+      size_(region_.get_size()) {
+  // Fault every page in now, not one by one on the first lap round a ring (measured:
+  // p999 latency 2-3 us instead of 0.1-0.15 us until the first lap is done). Best
+  // effort: older kernels lack it and nothing depends on it.
+  ::madvise(base_, size_, MADV_POPULATE_WRITE);
+}
 
 segment segment::create(std::string_view name, channel_kind kind, segment_geometry geometry,
                         unsigned mode) {
