@@ -100,6 +100,7 @@ void validate_header(const segment_header& h, std::uint64_t size, channel_kind k
          "truncated: " + std::to_string(size) + " bytes, header says " +
              std::to_string(h.total_size));
   if (h.total_size != size) fail(errc::corrupt, name, "size does not match its header");
+  if (size > max_segment_size) fail(errc::corrupt, name, "larger than any shmq segment");
   bool ok = h.control_offset >= sizeof(segment_header) && h.control_offset % block_alignment == 0 &&
             h.control_offset <= size && h.control_size <= size - h.control_offset &&
             h.data_offset % block_alignment == 0 && h.data_offset >= h.control_offset &&
@@ -123,10 +124,13 @@ segment::segment(std::string name, bip::mapped_region region)
     : name_(std::move(name)),
       region_(std::move(region)),
       base_(static_cast<std::byte*>(region_.get_address())),
-      size_(region_.get_size()) {
+      size_(region_.get_size()) {}
+
+void segment::prefault() const noexcept {
   // Fault every page in now, not one by one on the first lap round a ring (measured:
   // p999 latency 2-3 us instead of 0.1-0.15 us until the first lap is done). Best
-  // effort: older kernels lack it and nothing depends on it.
+  // effort: older kernels lack it and nothing depends on it. Only after the size was
+  // checked, so a hostile sparse object cannot make us allocate all of it.
   ::madvise(base_, size_, MADV_POPULATE_WRITE);
 }
 
@@ -162,6 +166,7 @@ segment segment::create(std::string_view name, channel_kind kind, segment_geomet
     h.control_size = geometry.control_size;
     h.data_offset = data_offset;
     h.data_size = geometry.data_size;
+    s.prefault();
     return s;
   } catch (const bip::interprocess_exception& ex) {
     bip::shared_memory_object::remove(os.c_str());
@@ -210,6 +215,7 @@ segment segment::open(std::string_view name, channel_kind kind, std::chrono::mil
       std::uint32_t state = h.state.load(std::memory_order_acquire);
       if (state == state_ready) {
         validate_header(h, size, kind, shown);
+        s.prefault();
         return s;
       }
       std::uint64_t magic = load_magic(h);

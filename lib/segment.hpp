@@ -39,6 +39,7 @@ class segment {
                       std::chrono::milliseconds timeout);
 
   void mark_ready() noexcept;
+  void prefault() const noexcept;
 
   segment_header& header() const noexcept { return *reinterpret_cast<segment_header*>(base_); }
   std::byte* at(std::uint64_t offset) const noexcept { return base_ + offset; }
