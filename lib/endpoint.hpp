@@ -7,7 +7,7 @@
 //   bool has_room(size)       (seq_cst loads)    bool has_message()          (seq_cst loads)
 //   wait_word& space_ready()                     wait_word& data_ready()
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
-//   bool loan_out; spin; close();                void keep(ticket); bool view_out; spin;
+//   bool loan_out, closed_here; spin; close();   void keep(ticket); bool view_out; spin;
 //   max_message_size()                           max_message_size()
 #pragma once
 
@@ -60,6 +60,7 @@ basic_producer<Impl>::~basic_producer() = default;
 template <class Impl>
 shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadline) {
   Impl& p = *impl_;
+  if (p.closed_here) return detail::access::failed_loan(status::closed);
   if (p.loan_out) return detail::access::failed_loan(status::busy);
   std::byte* payload = nullptr;
   std::uint64_t ticket = 0;
@@ -97,7 +98,10 @@ status basic_producer<Impl>::push_for(std::span<const std::byte> m, std::chrono:
 template <class Impl>
 status basic_producer<Impl>::push(std::span<const std::byte> m) { return push_until(m, detail::forever); }
 template <class Impl>
-void basic_producer<Impl>::close() noexcept { impl_->close(); }
+void basic_producer<Impl>::close() noexcept {
+  impl_->closed_here = true;  // this producer is done: later loans give status::closed
+  impl_->close();
+}
 template <class Impl>
 std::size_t basic_producer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
 

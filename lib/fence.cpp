@@ -9,6 +9,7 @@ namespace shmq::detail {
 
 std::atomic<bool> light_fences{false};
 
+#if !defined(__SANITIZE_THREAD__)
 namespace {
 
 long membarrier(int cmd) noexcept { return syscall(SYS_membarrier, cmd, 0, 0); }
@@ -23,6 +24,7 @@ bool kernel_has_global_expedited() noexcept {
 }
 
 }  // namespace
+#endif
 
 bool enable_light_fences() noexcept {
 #if defined(__SANITIZE_THREAD__)

@@ -88,6 +88,7 @@ struct mpmc_producer_impl final : loan_owner {
   mpmc_ring ring;
   std::chrono::nanoseconds spin;
   bool loan_out = false;
+  bool closed_here = false;
   bool broken = false;
 
   mpmc_producer_impl(attached a, std::string_view name, std::chrono::nanoseconds s)

@@ -203,6 +203,7 @@ struct publisher_impl final : loan_owner {
   pubsub_ring ring;
   std::chrono::nanoseconds spin;
   bool loan_out = false;
+  bool closed_here = false;
   bool broken = false;
 
   publisher_impl(attached a, std::string_view name, std::chrono::nanoseconds s)

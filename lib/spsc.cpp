@@ -31,7 +31,24 @@ struct attached {
   segment seg;
   spsc_control* control;
   ring_geometry geometry;
+  std::uint64_t tail;  // recovered: where the next record goes
 };
+
+// The stored tail is a hint: a producer stores it just after publishing, so one that
+// died in between leaves committed records past it (and the consumer may have read
+// them). Walk the records from it to find where they really end.
+std::uint64_t recover_tail(const ring_geometry& g, std::uint64_t tail, std::uint64_t head) noexcept {
+  for (std::uint64_t steps = 0; steps < g.capacity / record_alignment; ++steps) {
+    const std::uint64_t word = commit_word_at(g, tail).load(std::memory_order_acquire);
+    if (!record_at(word, tail)) break;
+    const std::uint64_t length = word & length_mask;
+    const std::uint64_t step = (word & padding_flag) ? length : record_size(length);
+    const std::uint64_t next = tail + step;
+    if (step == 0 || step % record_alignment != 0 || (next > head && next - head > g.capacity)) break;
+    tail = next;
+  }
+  return tail;
+}
 
 // Creates or opens the channel and checks its control block; everything after uses
 // the local copies made here, never the segment's fields again.
@@ -56,14 +73,18 @@ attached attach(std::string_view name, const channel_options& o) {
     check_same(name, "capacity", cap, o.capacity);
     check_same(name, "max_message_size", max, o.max_message_size);
   }
+  const ring_geometry geometry{seg.at(h.data_offset), cap, max};
   const std::uint64_t head = c->head.load(std::memory_order_acquire);
-  const std::uint64_t tail = c->tail.load(std::memory_order_acquire);
+  const std::uint64_t stored = c->tail.load(std::memory_order_acquire);
+  const bool aligned = head % record_alignment == 0 && stored % record_alignment == 0;
+  const std::uint64_t tail = aligned && !(stored > head && stored - head > cap)
+                                 ? recover_tail(geometry, stored, head)
+                                 : stored;
   if (!positions_valid(head, tail, cap))
     fail_channel(errc::corrupt, name,
-         "control block positions out of range (head " + std::to_string(head) + ", tail " +
-             std::to_string(tail) + ")");
-  const ring_geometry geometry{seg.at(h.data_offset), cap, max};
-  return attached{std::move(seg), c, geometry};
+                 "control block positions out of range (head " + std::to_string(head) + ", tail " +
+                     std::to_string(stored) + ")");
+  return attached{std::move(seg), c, geometry, tail};
 }
 
 void claim_role(std::atomic<std::uint32_t>& slot, std::string_view name, const char* role) {
@@ -73,22 +94,6 @@ void claim_role(std::atomic<std::uint32_t>& slot, std::string_view name, const c
              std::to_string(slot.load(std::memory_order_relaxed)) + ")");
 }
 
-// A producer that died after publishing a record but before storing tail leaves
-// committed records past tail; skip them so the next producer does not overwrite them.
-std::uint64_t recover_tail(const attached& a) noexcept {
-  std::uint64_t tail = a.control->tail.load(std::memory_order_acquire);
-  const std::uint64_t head = a.control->head.load(std::memory_order_acquire);
-  for (;;) {
-    const std::uint64_t word = commit_word_at(a.geometry, tail).load(std::memory_order_acquire);
-    if (!record_at(word, tail)) return tail;
-    const std::uint64_t length = word & length_mask;
-    const std::uint64_t step = (word & padding_flag) ? length : record_size(length);
-    if (step == 0 || step % record_alignment != 0 || tail + step - head > a.geometry.capacity)
-      return tail;
-    tail += step;
-  }
-}
-
 }  // namespace
 
 struct spsc_producer_impl final : loan_owner {
@@ -96,11 +101,12 @@ struct spsc_producer_impl final : loan_owner {
   spsc_ring_producer ring;
   std::chrono::nanoseconds spin;
   bool loan_out = false;
+  bool closed_here = false;
   bool broken = false;
 
   spsc_producer_impl(attached a, std::chrono::nanoseconds s)
       : channel(std::move(a)),
-        ring(*channel.control, channel.geometry, recover_tail(channel),
+        ring(*channel.control, channel.geometry, channel.tail,
              channel.control->head.load(std::memory_order_acquire)),
         spin(s) {
     channel.control->tail.store(ring.tail(), std::memory_order_release);
