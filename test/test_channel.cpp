@@ -404,6 +404,10 @@ TEST_CASE("close_with_an_empty_ring") {
   p.close();
   CHECK(c.try_read().status() == status::closed);
   CHECK(c.read().status() == status::closed);
+  // Closed is final for this producer: nothing can follow the end of the stream.
+  CHECK(p.try_push(make_message(0, 40)) == status::closed);
+  CHECK(p.loan(40).status() == status::closed);
+  CHECK(c.try_read().status() == status::closed);
 }
 
 TEST_CASE("new_producer_reopens_a_closed_channel") {

@@ -382,6 +382,7 @@ TEST_CASE("mpmc: aborted loans are skipped, small buffers leave the message, clo
   CHECK(p.try_push(make_message(8, 24)) == status::full);
   CHECK(p.loan_for(24, std::chrono::milliseconds(1)).status() == status::timed_out);
   p.close();
+  CHECK(p.try_push(make_message(9, 24)) == status::closed);  // nothing after the end
   for (std::uint64_t i = 0; i < 8; ++i) {
     view v = c.read();
     REQUIRE(v);
