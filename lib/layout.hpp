@@ -178,7 +178,7 @@ struct pubsub_control {
   std::uint32_t max_subscribers;
   std::uint32_t max_groups;
   std::atomic<std::uint32_t> closed;
-  std::atomic<std::uint32_t> table_lock;  // pid of the process changing groups/members
+  std::uint32_t reserved1;  // (groups and members change under a file lock, registry.hpp)
   std::uint64_t reserved[10];
 };
 static_assert(offsetof(pubsub_control, slot_count) == 384);
@@ -188,7 +188,8 @@ inline constexpr std::size_t group_name_size = 48;  // 47 characters and a NUL
 enum class group_state : std::uint32_t { free = 0, active = 1, idle = 2 };
 
 // A group hands each sequence to one of its members (a private subscription is a group
-// of one). cursor only moves forward, by CAS. The other fields change under table_lock.
+// of one). cursor only moves forward, by CAS. The other fields change under the table
+// lock (a file lock, see registry.hpp).
 struct pubsub_group {
   alignas(128) std::atomic<std::uint64_t> cursor;  // next sequence the group hands out
   std::atomic<std::uint32_t> state;                // group_state

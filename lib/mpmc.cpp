@@ -70,9 +70,15 @@ attached attach(std::string_view name, const mpmc_options& o) {
   return attached{std::move(seg), c, g, {pids, max_p}, {pids + max_p, max_c}};
 }
 
-std::atomic<std::uint32_t>& claim(std::span<std::atomic<std::uint32_t>> table, std::string_view name,
-                                  const char* role) {
-  const int i = claim_slot(table);
+// Participant locks (registry.hpp): producers from 0, consumers after them.
+std::uint64_t first_lock(const attached& a, bool producer) noexcept {
+  return producer ? 0 : a.producers.size();
+}
+
+std::atomic<std::uint32_t>& claim(const attached& a, bool producer, std::string_view name) {
+  const auto table = producer ? a.producers : a.consumers;
+  const char* role = producer ? "producer" : "consumer";
+  const int i = claim_slot(a.seg.fd(), first_lock(a, producer), table);
   if (i < 0)
     fail_channel(errc::limit_reached, name,
                  "already has " + std::to_string(table.size()) + " live " + role +
@@ -93,12 +99,15 @@ struct mpmc_producer_impl final : loan_owner {
 
   mpmc_producer_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
       : channel(std::move(a)),
-        registration(claim(channel.producers, name, "producer")),
+        registration(claim(channel, true, name)),
         ring(*channel.control, channel.geometry),
         spin(s) {
     channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
   }
-  ~mpmc_producer_impl() { release_slot(registration); }
+  ~mpmc_producer_impl() {
+    release_slot(channel.seg.fd(), first_lock(channel, true) + (&registration - channel.producers.data()),
+                 registration);
+  }
 
   status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
     if (broken) return status::corrupt;
@@ -138,12 +147,13 @@ struct mpmc_consumer_impl final : view_owner {
 
   mpmc_consumer_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
       : channel(std::move(a)),
-        registration(claim(channel.consumers, name, "consumer")),
+        registration(claim(channel, false, name)),
         ring(*channel.control, channel.geometry),
         spin(s) {}
   ~mpmc_consumer_impl() {
     if (kept) ring.release(last_ticket);
-    release_slot(registration);
+    release_slot(channel.seg.fd(), first_lock(channel, false) + (&registration - channel.consumers.data()),
+                 registration);
   }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket) noexcept {

@@ -86,27 +86,21 @@ attached attach(std::string_view name, const pubsub_options& o) {
                   policy == static_cast<std::uint32_t>(overflow_policy::block)};
 }
 
-// Serializes joins and leaves across processes. A holder that died is replaced.
+// Participant locks (registry.hpp): the table lock, then publishers, then subscribers.
+constexpr std::uint64_t table_lock_index = 0;
+constexpr std::uint64_t publisher_lock(std::size_t i) noexcept { return 1 + i; }
+std::uint64_t member_lock(const attached& a, std::size_t i) noexcept { return 1 + a.publishers.size() + i; }
+
+// Serializes joins and leaves across processes. The kernel drops it if the holder dies.
 class table_lock {
  public:
-  explicit table_lock(std::atomic<std::uint32_t>& word) noexcept : word_(word) {
-    const auto self = static_cast<std::uint32_t>(::getpid());
-    for (;;) {
-      std::uint32_t seen = 0;
-      // acquire: see the tables as the last holder left them.
-      if (word_.compare_exchange_strong(seen, self, std::memory_order_acquire)) return;
-      if (seen != self && !process_alive(seen) &&
-          word_.compare_exchange_strong(seen, self, std::memory_order_acquire))
-        return;
-      ::sched_yield();  // held for a few stores only
-    }
-  }
-  ~table_lock() { word_.store(0, std::memory_order_release); }  // publish our table changes
+  explicit table_lock(const attached& a) noexcept : fd_(a.seg.fd()) { wait_lock(fd_, table_lock_index); }
+  ~table_lock() { drop_lock(fd_, table_lock_index); }
   table_lock(const table_lock&) = delete;
   table_lock& operator=(const table_lock&) = delete;
 
  private:
-  std::atomic<std::uint32_t>& word_;
+  int fd_;
 };
 
 bool same_name(const pubsub_group& g, std::string_view name) noexcept {
@@ -131,21 +125,30 @@ std::size_t join(const attached& a, std::string_view name, const subscription& h
     fail_channel(errc::invalid_name, name,
                  "invalid group name '" + how.group + "' (1-47 characters of [A-Za-z0-9._-])");
   const auto self = static_cast<std::uint32_t>(::getpid());
-  table_lock lock(a.control->table_lock);
+  table_lock lock(a);
 
   pubsub_member* member = nullptr;
-  for (pubsub_member& m : a.tables.members) {
-    const std::uint32_t pid = m.pid.load(std::memory_order_relaxed);
-    if (pid == 0 || (pid != self && !process_alive(pid))) {
-      if (pid != 0) leave_group(a, m);  // the dead subscriber's membership goes too
-      member = &m;
-      break;
+  for (std::size_t i = 0; i < a.tables.members.size(); ++i) {
+    if (!hold_lock(a.seg.fd(), member_lock(a, i))) continue;
+    member = &a.tables.members[i];
+    if (member->pid.load(std::memory_order_relaxed) != 0) {  // a dead subscriber's: clean up once
+      leave_group(a, *member);
+      member->pid.store(0, std::memory_order_relaxed);
     }
+    break;
   }
   if (member == nullptr)
     fail_channel(errc::limit_reached, name,
                  "already has " + std::to_string(a.tables.members.size()) +
                      " live subscribers, the most it was created for");
+  // From here on a failure must give the member slot back.
+  struct give_back {
+    const attached& a;
+    pubsub_member* m;
+    ~give_back() {
+      if (m != nullptr) drop_lock(a.seg.fd(), member_lock(a, static_cast<std::size_t>(m - a.tables.members.data())));
+    }
+  } undo{a, member};
 
   pubsub_group* group = nullptr;
   if (!how.group.empty())
@@ -182,12 +185,13 @@ std::size_t join(const attached& a, std::string_view name, const subscription& h
   ++group->members;
   member->position.store(no_position, std::memory_order_relaxed);
   member->group = static_cast<std::uint32_t>(group - a.tables.groups.data());
-  member->pid.store(self, std::memory_order_relaxed);  // the lock's release publishes it
+  member->pid.store(self, std::memory_order_relaxed);  // dropping the table lock publishes it
+  undo.m = nullptr;
   return static_cast<std::size_t>(member - a.tables.members.data());
 }
 
 std::atomic<std::uint32_t>& claim_publisher(const attached& a, std::string_view name) {
-  const int i = claim_slot(a.publishers);
+  const int i = claim_slot(a.seg.fd(), publisher_lock(0), a.publishers);
   if (i < 0)
     fail_channel(errc::limit_reached, name,
                  "already has " + std::to_string(a.publishers.size()) +
@@ -213,7 +217,10 @@ struct publisher_impl final : loan_owner {
         spin(s) {
     channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
   }
-  ~publisher_impl() { release_slot(registration); }
+  ~publisher_impl() {
+    release_slot(channel.seg.fd(), publisher_lock(static_cast<std::size_t>(&registration - channel.publishers.data())),
+                 registration);
+  }
 
   status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
     if (broken) return status::corrupt;
@@ -260,9 +267,10 @@ struct subscriber_impl final : view_owner {
         spin(s) {}
   ~subscriber_impl() {
     {
-      table_lock lock(channel.control->table_lock);
+      table_lock lock(channel);
       leave_group(channel, member);
       member.pid.store(0, std::memory_order_relaxed);
+      drop_lock(channel.seg.fd(), member_lock(channel, static_cast<std::size_t>(&member - channel.tables.members.data())));
     }
     wake_sleepers(channel.control->space_ready);  // the gate may have moved
   }

@@ -1,6 +1,12 @@
-// Who is attached: each endpoint holds one slot, a word with its pid (0 = free), in a
-// fixed table in the control block. A slot whose pid no longer exists is taken over.
-// (Pid reuse can make a dead holder look alive; see the README's limits.)
+// Who is attached, and who is alive.
+//
+// Each endpoint holds participant slot i of its channel: a pid word in the control block
+// (for people and tools to read) and, what counts, an open-file-description write lock
+// on byte participant_lock_base + i of the segment's file (F_OFD_SETLK). The kernel drops
+// the lock when the holder's last descriptor closes, which a killed process's always
+// does, so a slot whose lock anyone can take is free or was held by a dead process, and
+// pid reuse cannot make a dead holder look alive. A process that forks keeps the lock
+// shared with its child until both have closed the descriptor (exec closes it).
 #pragma once
 
 #include <atomic>
@@ -9,9 +15,26 @@
 
 namespace shmq::detail {
 
-// Index of the claimed slot, or -1 if every slot belongs to a live process.
-int claim_slot(std::span<std::atomic<std::uint32_t>> slots) noexcept;
-void release_slot(std::atomic<std::uint32_t>& slot) noexcept;
-bool process_alive(std::uint32_t pid) noexcept;
+// Far past the end of any segment: the locks never cover bytes that are read.
+inline constexpr std::uint64_t participant_lock_base = std::uint64_t{1} << 40;
+
+// Takes the lock of slot `index` without waiting; true if this descriptor now holds it.
+bool hold_lock(int fd, std::uint64_t index) noexcept;
+// Waits for the lock of slot `index` (for short critical sections, e.g. table changes).
+void wait_lock(int fd, std::uint64_t index) noexcept;
+void drop_lock(int fd, std::uint64_t index) noexcept;
+// True if another descriptor (another endpoint, here or in another process) holds it.
+bool held_elsewhere(int fd, std::uint64_t index) noexcept;
+
+// Claims the first free or dead slot of `pids`, whose locks are first_lock, first_lock+1,
+// ...: takes the lock, then writes our pid. Index of the slot, or -1 if all are alive.
+int claim_slot(int fd, std::uint64_t first_lock, std::span<std::atomic<std::uint32_t>> pids) noexcept;
+// Clears the pid first, then drops the lock: a live-but-leaving holder never looks dead.
+void release_slot(int fd, std::uint64_t lock, std::atomic<std::uint32_t>& pid) noexcept;
+
+// A slot whose pid is set but whose lock nobody holds belonged to a process that died
+// without detaching.
+bool holder_died(int fd, std::uint64_t lock, const std::atomic<std::uint32_t>& pid) noexcept;
+bool holder_alive(int fd, std::uint64_t lock, const std::atomic<std::uint32_t>& pid) noexcept;
 
 }  // namespace shmq::detail

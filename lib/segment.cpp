@@ -120,8 +120,9 @@ std::string os_name(std::string_view name) {
   return "shmq." + std::string(name);
 }
 
-segment::segment(std::string name, bip::mapped_region region)
+segment::segment(std::string name, bip::shared_memory_object shm, bip::mapped_region region)
     : name_(std::move(name)),
+      shm_(std::move(shm)),
       region_(std::move(region)),
       base_(static_cast<std::byte*>(region_.get_address())),
       size_(region_.get_size()) {}
@@ -152,7 +153,7 @@ segment segment::create(std::string_view name, channel_kind kind, segment_geomet
   try {
     shm.truncate(static_cast<bip::offset_t>(total));
     bip::mapped_region region(shm, bip::read_write);
-    segment s(std::string(name), std::move(region));
+    segment s(std::string(name), std::move(shm), std::move(region));
     // ftruncate zero-filled the object; write the header, state stays initializing.
     segment_header& h = s.header();
     h.magic = segment_magic;
@@ -208,7 +209,7 @@ segment segment::open(std::string_view name, channel_kind kind, std::chrono::mil
     } catch (const bip::interprocess_exception& ex) {
       fail_os(ex, shown, "mapping it");
     }
-    segment s(shown, std::move(region));
+    segment s(shown, std::move(shm), std::move(region));
     segment_header& h = s.header();
     for (;;) {
       // Acquires the header and control block published by mark_ready().

@@ -45,11 +45,15 @@ class segment {
   std::byte* at(std::uint64_t offset) const noexcept { return base_ + offset; }
   std::uint64_t size() const noexcept { return size_; }
   const std::string& name() const noexcept { return name_; }
+  // The open descriptor, kept for the segment's life: participant locks live on it.
+  int fd() const noexcept { return shm_.get_mapping_handle().handle; }
 
  private:
-  segment(std::string name, boost::interprocess::mapped_region region);
+  segment(std::string name, boost::interprocess::shared_memory_object shm,
+          boost::interprocess::mapped_region region);
 
   std::string name_;
+  boost::interprocess::shared_memory_object shm_;
   boost::interprocess::mapped_region region_;
   std::byte* base_ = nullptr;
   std::uint64_t size_ = 0;

@@ -87,8 +87,12 @@ attached attach(std::string_view name, const channel_options& o) {
   return attached{std::move(seg), c, geometry, tail};
 }
 
-void claim_role(std::atomic<std::uint32_t>& slot, std::string_view name, const char* role) {
-  if (claim_slot({&slot, 1}) < 0)
+// Participant lock of each role (registry.hpp).
+constexpr std::uint64_t producer_lock = 0, consumer_lock = 1;
+
+void claim_role(const attached& a, std::uint64_t lock, std::atomic<std::uint32_t>& slot,
+                std::string_view name, const char* role) {
+  if (claim_slot(a.seg.fd(), lock, {&slot, 1}) < 0)
     fail_channel(errc::role_taken, name,
          std::string("already has a live ") + role + " (pid " +
              std::to_string(slot.load(std::memory_order_relaxed)) + ")");
@@ -112,7 +116,7 @@ struct spsc_producer_impl final : loan_owner {
     channel.control->tail.store(ring.tail(), std::memory_order_release);
     channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
   }
-  ~spsc_producer_impl() { release_slot(channel.control->producer_pid); }
+  ~spsc_producer_impl() { release_slot(channel.seg.fd(), producer_lock, channel.control->producer_pid); }
 
   status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t&) noexcept {
     if (broken) return status::corrupt;
@@ -147,7 +151,7 @@ struct spsc_consumer_impl final : view_owner {
       : channel(std::move(a)),
         ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)),
         spin(s) {}
-  ~spsc_consumer_impl() { release_slot(channel.control->consumer_pid); }
+  ~spsc_consumer_impl() { release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid); }
 
   status peek_once(const std::byte*& payload, std::uint64_t& size) noexcept {
     const status s = ring.try_peek(payload, size);
@@ -187,7 +191,7 @@ template class basic_consumer<detail::spsc_consumer_impl>;
 spsc_producer::spsc_producer(std::string_view name, const channel_options& options)
     : basic_producer([&] {
         auto a = detail::attach(name, options);
-        detail::claim_role(a.control->producer_pid, name, "producer");
+        detail::claim_role(a, detail::producer_lock, a.control->producer_pid, name, "producer");
         return std::make_unique<detail::spsc_producer_impl>(std::move(a), options.spin);
       }()) {}
 
@@ -196,7 +200,7 @@ std::size_t spsc_producer::capacity() const noexcept { return impl_->channel.geo
 spsc_consumer::spsc_consumer(std::string_view name, const channel_options& options)
     : basic_consumer([&] {
         auto a = detail::attach(name, options);
-        detail::claim_role(a.control->consumer_pid, name, "consumer");
+        detail::claim_role(a, detail::consumer_lock, a.control->consumer_pid, name, "consumer");
         return std::make_unique<detail::spsc_consumer_impl>(std::move(a), options.spin);
       }()) {}
 
