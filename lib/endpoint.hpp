@@ -7,10 +7,11 @@
 //   bool has_room(size)       (seq_cst loads)    bool has_message()          (seq_cst loads)
 //   wait_word& space_ready()                     wait_word& data_ready()
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
-//   bool loan_out, closed_here; spin; close();   void keep(ticket); bool view_out; spin;
-//   max_message_size()                           max_message_size()
+//   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
+//   close(); max_message_size()                  when_gone; producers_died(); max_message_size()
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 
 #include "futex.hpp"
@@ -28,17 +29,31 @@ inline clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexce
   return now + std::chrono::duration_cast<clock::duration>(timeout);
 }
 
+struct wait_policy {
+  std::chrono::nanoseconds spin;
+  std::chrono::milliseconds check_every;  // how often a sleeper calls check()
+};
+
 // Calls attempt() until it gives something other than `would_block`, waiting on `w` for
-// ready() in between, up to `deadline` (no_wait: one attempt; forever: no limit).
-template <class Attempt, class Ready>
-status retry_until(wait_word& w, std::chrono::nanoseconds spin, clock::time_point deadline,
-                   status would_block, Attempt&& attempt, Ready&& ready) {
+// ready() in between, up to `deadline` (no_wait: one attempt; forever: no limit). While
+// asleep, wakes every policy.check_every to call check(): a status other than ok from
+// it ends the wait, after one more attempt.
+template <class Attempt, class Ready, class Check>
+status retry_until(wait_word& w, wait_policy policy, clock::time_point deadline, status would_block,
+                   Attempt&& attempt, Ready&& ready, Check&& check) {
   clock::time_point spin_until{};
   for (;;) {
     const status s = attempt();
     if (s != would_block || deadline == no_wait) return s;
-    if (spin_until == clock::time_point{}) spin_until = deadline_after(spin);
-    if (!wait_until(w, ready, spin_until, deadline)) return status::timed_out;
+    if (spin_until == clock::time_point{}) spin_until = deadline_after(policy.spin);
+    const clock::time_point slice = std::min(deadline, deadline_after(policy.spin + policy.check_every));
+    if (!wait_until(w, ready, spin_until, slice)) {
+      if (slice == deadline) return status::timed_out;
+      if (const status c = check(); c != status::ok) {
+        const status last = attempt();
+        return last == would_block ? c : last;
+      }
+    }
   }
 }
 
@@ -65,8 +80,9 @@ shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadlin
   std::byte* payload = nullptr;
   std::uint64_t ticket = 0;
   const status s = detail::retry_until(
-      p.space_ready(), p.spin, deadline, status::full,
-      [&] { return p.try_claim(size, payload, ticket); }, [&] { return p.has_room(size); });
+      p.space_ready(), p.waiting, deadline, status::full,
+      [&] { return p.try_claim(size, payload, ticket); }, [&] { return p.has_room(size); },
+      [] { return status::ok; });
   if (s != status::ok) return detail::access::failed_loan(s);
   p.loan_out = true;
   return detail::access::make_loan(&p, ticket, payload, size);
@@ -123,8 +139,12 @@ view basic_consumer<Impl>::read_until(time_point deadline) {
   const std::byte* payload = nullptr;
   std::uint64_t size = 0, ticket = 0, missed = 0;
   const status s = detail::retry_until(
-      c.data_ready(), c.spin, deadline, status::empty,
-      [&] { return c.try_peek(payload, size, ticket, missed); }, [&] { return c.has_message(); });
+      c.data_ready(), c.waiting, deadline, status::empty,
+      [&] { return c.try_peek(payload, size, ticket, missed); }, [&] { return c.has_message(); },
+      [&] {
+        return c.when_gone == when_producer_gone::report && c.producers_died() ? status::producer_gone
+                                                                               : status::ok;
+      });
   if (s != status::ok) return detail::access::failed_view(s);
   c.view_out = true;
   return detail::access::make_view(&c, ticket, payload, size, missed);

@@ -92,16 +92,16 @@ struct mpmc_producer_impl final : loan_owner {
   attached channel;
   std::atomic<std::uint32_t>& registration;
   mpmc_ring ring;
-  std::chrono::nanoseconds spin;
+  wait_policy waiting;
   bool loan_out = false;
   bool closed_here = false;
   bool broken = false;
 
-  mpmc_producer_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
+  mpmc_producer_impl(attached a, std::string_view name, const endpoint_options& o)
       : channel(std::move(a)),
         registration(claim(channel, true, name)),
         ring(*channel.control, channel.geometry),
-        spin(s) {
+        waiting{o.spin, o.liveness_interval} {
     channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
   }
   ~mpmc_producer_impl() {
@@ -138,18 +138,20 @@ struct mpmc_consumer_impl final : view_owner {
   attached channel;
   std::atomic<std::uint32_t>& registration;
   mpmc_ring ring;
-  std::chrono::nanoseconds spin;
+  wait_policy waiting;
+  when_producer_gone when_gone;
   bool view_out = false;
   bool broken = false;
   bool kept = false;  // the last message taken is handed out again (pop into a small buffer)
   std::uint64_t last_ticket = 0, last_size = 0;
   const std::byte* last_payload = nullptr;
 
-  mpmc_consumer_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
+  mpmc_consumer_impl(attached a, std::string_view name, const endpoint_options& o)
       : channel(std::move(a)),
         registration(claim(channel, false, name)),
         ring(*channel.control, channel.geometry),
-        spin(s) {}
+        waiting{o.spin, o.liveness_interval},
+        when_gone(o.when_producer_gone) {}
   ~mpmc_consumer_impl() {
     if (kept) ring.release(last_ticket);
     release_slot(channel.seg.fd(), first_lock(channel, false) + (&registration - channel.consumers.data()),
@@ -182,6 +184,7 @@ struct mpmc_consumer_impl final : view_owner {
     return ring.has_message() || channel.control->closed.load(std::memory_order_seq_cst) != 0;
   }
   wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  bool producers_died() const noexcept { return all_died(channel.seg.fd(), 0, channel.producers); }
   void release_view(std::uint64_t ticket) noexcept override {
     ring.release(ticket);
     view_out = false;
@@ -203,12 +206,12 @@ template class basic_consumer<detail::mpmc_consumer_impl>;
 
 mpmc_producer::mpmc_producer(std::string_view name, const mpmc_options& options)
     : basic_producer(std::make_unique<detail::mpmc_producer_impl>(detail::attach(name, options), name,
-                                                                  options.spin)) {}
+                                                                  options)) {}
 std::size_t mpmc_producer::slots() const noexcept { return impl_->channel.geometry.slot_count; }
 
 mpmc_consumer::mpmc_consumer(std::string_view name, const mpmc_options& options)
     : basic_consumer(std::make_unique<detail::mpmc_consumer_impl>(detail::attach(name, options), name,
-                                                                  options.spin)) {}
+                                                                  options)) {}
 std::size_t mpmc_consumer::slots() const noexcept { return impl_->channel.geometry.slot_count; }
 
 }  // namespace shmq

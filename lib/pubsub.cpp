@@ -205,16 +205,16 @@ struct publisher_impl final : loan_owner {
   attached channel;
   std::atomic<std::uint32_t>& registration;
   pubsub_ring ring;
-  std::chrono::nanoseconds spin;
+  wait_policy waiting;
   bool loan_out = false;
   bool closed_here = false;
   bool broken = false;
 
-  publisher_impl(attached a, std::string_view name, std::chrono::nanoseconds s)
+  publisher_impl(attached a, std::string_view name, const endpoint_options& o)
       : channel(std::move(a)),
         registration(claim_publisher(channel, name)),
         ring(*channel.control, channel.geometry, channel.tables, channel.block),
-        spin(s) {
+        waiting{o.spin, o.liveness_interval} {
     channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
   }
   ~publisher_impl() {
@@ -251,7 +251,8 @@ struct subscriber_impl final : view_owner {
   attached channel;
   pubsub_member& member;
   pubsub_ring ring;
-  std::chrono::nanoseconds spin;
+  wait_policy waiting;
+  when_producer_gone when_gone;
   bool view_out = false;
   bool broken = false;
   bool kept = false;  // the last message taken is handed out again (pop into a small buffer)
@@ -260,11 +261,12 @@ struct subscriber_impl final : view_owner {
   mutable int checked = -1;  // intact() result for the view out: -1 not asked, 0, 1
   std::uint64_t missed_pending = 0, missed_total = 0;
 
-  subscriber_impl(attached a, std::string_view name, const subscription& how, std::chrono::nanoseconds s)
+  subscriber_impl(attached a, std::string_view name, const subscription& how, const endpoint_options& o)
       : channel(std::move(a)),
         member(channel.tables.members[join(channel, name, how)]),
         ring(*channel.control, channel.geometry, channel.tables, channel.block),
-        spin(s) {}
+        waiting{o.spin, o.liveness_interval},
+        when_gone(o.when_producer_gone) {}
   ~subscriber_impl() {
     {
       table_lock lock(channel);
@@ -295,7 +297,6 @@ struct subscriber_impl final : view_owner {
     }
     if (broken || member.group >= channel.tables.groups.size()) return status::corrupt;
     status s = take(payload, size, ticket);
-    if (s == status::empty && channel.block) wake_sleepers(channel.control->space_ready);
     // closed is stored after the closing publisher's commits; acquiring it makes them
     // visible to the second look.
     if (s == status::empty && channel.control->closed.load(std::memory_order_acquire) != 0) {
@@ -313,6 +314,9 @@ struct subscriber_impl final : view_owner {
     return ring.has_message(group()) || channel.control->closed.load(std::memory_order_seq_cst) != 0;
   }
   wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  bool producers_died() const noexcept {
+    return all_died(channel.seg.fd(), publisher_lock(0), channel.publishers);
+  }
   void release_view(std::uint64_t ticket) noexcept override {
     const bool whole = checked >= 0 ? checked == 1 : view_intact(ticket);
     if (!whole) ++missed_pending, ++missed_total;
@@ -339,11 +343,11 @@ template class basic_producer<detail::publisher_impl>;
 template class basic_consumer<detail::subscriber_impl>;
 
 publisher::publisher(std::string_view name, const pubsub_options& options)
-    : basic_producer(std::make_unique<detail::publisher_impl>(detail::attach(name, options), name, options.spin)) {}
+    : basic_producer(std::make_unique<detail::publisher_impl>(detail::attach(name, options), name, options)) {}
 
 subscriber::subscriber(std::string_view name, const pubsub_options& options, const subscription& how)
     : basic_consumer(
-          std::make_unique<detail::subscriber_impl>(detail::attach(name, options), name, how, options.spin)) {}
+          std::make_unique<detail::subscriber_impl>(detail::attach(name, options), name, how, options)) {}
 
 std::size_t publisher::subscribers() const noexcept {
   std::size_t n = 0;

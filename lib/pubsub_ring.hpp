@@ -13,9 +13,10 @@
 //   3. CAS claim_pos p -> p+1, then mark the slot writing (exchange, acq_rel: the payload
 //      writes cannot move before it), write in place, store turn = committed(p) (A).
 // Subscriber, member of group g:
-//   1. c = g.cursor. Under block, first publish position = c (the gate then covers c).
-//   2. Load slot(c).turn (C). committed(c): CAS g.cursor c -> c+1 to own c. skip(c):
-//      CAS past it. Older or writing(c): empty. Newer: the group was lapped (overwrite
+//   1. c = g.cursor.
+//   2. Load slot(c).turn (C). committed(c): under block, store position = c, then CAS
+//      g.cursor c -> c+1 to own c (the gate covers c through the cursor until the CAS,
+//      through the position after it). skip(c): CAS past it. Older or writing(c): empty. Newer: the group was lapped (overwrite
 //      policy): jump to the oldest sequence still there, claim_pos - slots, and report
 //      the jump as missed messages.
 //   3. Read in place. Under overwrite, intact() re-reads turn after the reads (a
@@ -23,9 +24,10 @@
 //   4. Release: position = none (D), waking publishers that wait on the gate.
 //
 // Ordering: A (store-release) pairs with C (acquire load): the payload is visible. The
-// member stores position = c (seq_cst) before its acq_rel CAS of g.cursor; the gate
-// scan loads cursors (acquire) before positions, so a scan that sees the cursor past c
-// also sees position = c, and one that does not still counts c through the cursor.
+// member stores position = c before its acq_rel CAS of g.cursor; the gate scan loads
+// cursors (acquire) before positions, so a scan that sees the cursor past c also sees
+// position = c, and one that does not still counts c through the cursor. An empty poll
+// stores nothing.
 // A and D are publish_store and wait predicates load with seq_cst for the sleep/wake
 // protocol of wait_word.hpp.
 #pragma once
@@ -105,17 +107,23 @@ class pubsub_ring {
   status try_take(pubsub_group& g, pubsub_member& m, std::uint64_t& ticket, const std::byte*& payload,
                   std::uint64_t& size, std::uint64_t& missed) noexcept {
     std::uint64_t c = g.cursor.load(std::memory_order_acquire);
+    bool marked = false;  // position holds a sequence this call has not claimed
     for (;;) {
-      if (block_) m.position.store(c, std::memory_order_seq_cst);
       slot_header& s = geometry_.slot(c);
       const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // C
       const std::uint64_t seq_plus_1 = turn >> 2;
       if (seq_plus_1 < c + 1 || turn == make_turn(c, turn_writing)) {
-        if (block_) m.position.store(no_position, std::memory_order_release);
+        if (marked) release(m);  // a stale position must not hold publishers back
         return status::empty;
       }
       if (seq_plus_1 == c + 1) {
         const bool skip = (turn & 3) == turn_skip;
+        // Under block, publish position = c before the CAS that claims c: its release
+        // half orders this store first for a gate scan that sees the cursor past c.
+        if (block_) {
+          m.position.store(c, std::memory_order_relaxed);
+          marked = true;
+        }
         if (!g.cursor.compare_exchange_strong(c, c + 1, std::memory_order_acq_rel)) continue;
         if (skip) {
           ++c;
@@ -151,7 +159,7 @@ class pubsub_ring {
   }
 
   void release(pubsub_member& m) noexcept {
-    if (!block_) return;
+    if (!block_ || m.position.load(std::memory_order_relaxed) == no_position) return;
     publish_store(m.position, no_position);  // D
     wake_sleepers(control_->space_ready);
   }

@@ -74,4 +74,14 @@ bool holder_alive(int fd, std::uint64_t lock, const std::atomic<std::uint32_t>& 
   return pid.load(std::memory_order_acquire) != 0 && held_elsewhere(fd, lock);
 }
 
+bool all_died(int fd, std::uint64_t first_lock, std::span<std::atomic<std::uint32_t>> pids) noexcept {
+  bool died = false;
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    if (pids[i].load(std::memory_order_acquire) == 0) continue;
+    if (held_elsewhere(fd, first_lock + i)) return false;
+    died = true;
+  }
+  return died;
+}
+
 }  // namespace shmq::detail

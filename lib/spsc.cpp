@@ -103,16 +103,16 @@ void claim_role(const attached& a, std::uint64_t lock, std::atomic<std::uint32_t
 struct spsc_producer_impl final : loan_owner {
   attached channel;
   spsc_ring_producer ring;
-  std::chrono::nanoseconds spin;
+  wait_policy waiting;
   bool loan_out = false;
   bool closed_here = false;
   bool broken = false;
 
-  spsc_producer_impl(attached a, std::chrono::nanoseconds s)
+  spsc_producer_impl(attached a, const endpoint_options& o)
       : channel(std::move(a)),
         ring(*channel.control, channel.geometry, channel.tail,
              channel.control->head.load(std::memory_order_acquire)),
-        spin(s) {
+        waiting{o.spin, o.liveness_interval} {
     channel.control->tail.store(ring.tail(), std::memory_order_release);
     channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
   }
@@ -143,14 +143,16 @@ struct spsc_producer_impl final : loan_owner {
 struct spsc_consumer_impl final : view_owner {
   attached channel;
   spsc_ring_consumer ring;
-  std::chrono::nanoseconds spin;
+  wait_policy waiting;
+  when_producer_gone when_gone;
   bool view_out = false;
   bool broken = false;
 
-  spsc_consumer_impl(attached a, std::chrono::nanoseconds s)
+  spsc_consumer_impl(attached a, const endpoint_options& o)
       : channel(std::move(a)),
         ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)),
-        spin(s) {}
+        waiting{o.spin, o.liveness_interval},
+        when_gone(o.when_producer_gone) {}
   ~spsc_consumer_impl() { release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid); }
 
   status peek_once(const std::byte*& payload, std::uint64_t& size) noexcept {
@@ -172,6 +174,9 @@ struct spsc_consumer_impl final : view_owner {
     return ring.has_record() || channel.control->closed.load(std::memory_order_seq_cst) != 0;
   }
   wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  bool producers_died() const noexcept {
+    return holder_died(channel.seg.fd(), producer_lock, channel.control->producer_pid);
+  }
   void release_view(std::uint64_t) noexcept override {
     ring.release();
     view_out = false;
@@ -192,7 +197,7 @@ spsc_producer::spsc_producer(std::string_view name, const channel_options& optio
     : basic_producer([&] {
         auto a = detail::attach(name, options);
         detail::claim_role(a, detail::producer_lock, a.control->producer_pid, name, "producer");
-        return std::make_unique<detail::spsc_producer_impl>(std::move(a), options.spin);
+        return std::make_unique<detail::spsc_producer_impl>(std::move(a), options);
       }()) {}
 
 std::size_t spsc_producer::capacity() const noexcept { return impl_->channel.geometry.capacity; }
@@ -201,7 +206,7 @@ spsc_consumer::spsc_consumer(std::string_view name, const channel_options& optio
     : basic_consumer([&] {
         auto a = detail::attach(name, options);
         detail::claim_role(a, detail::consumer_lock, a.control->consumer_pid, name, "consumer");
-        return std::make_unique<detail::spsc_consumer_impl>(std::move(a), options.spin);
+        return std::make_unique<detail::spsc_consumer_impl>(std::move(a), options);
       }()) {}
 
 std::size_t spsc_consumer::capacity() const noexcept { return impl_->channel.geometry.capacity; }

@@ -9,6 +9,7 @@ const char* to_string(status s) noexcept {
     case status::full: return "full";
     case status::timed_out: return "timed_out";
     case status::closed: return "closed";
+    case status::producer_gone: return "producer_gone";
     case status::too_large: return "too_large";
     case status::busy: return "busy";
     case status::corrupt: return "corrupt";

@@ -11,11 +11,19 @@ enum class open_mode {
   open_or_create,  // whichever is needed; the usual choice
 };
 
+// What a waiting consumer does when the channel's producers died without closing it
+// (killed, crashed): keep waiting for a new producer, or return status::producer_gone
+// once everything they committed has been read. Waiting calls check at least every
+// liveness_interval; try_ calls never check (no syscall on that path).
+enum class when_producer_gone { wait, report };
+
 struct endpoint_options {
   unsigned mode = 0600;  // permission bits of a segment this endpoint creates
   open_mode open = open_mode::open_or_create;
   std::chrono::milliseconds open_timeout{1000};  // wait for a creator that is mid-setup
   std::chrono::nanoseconds spin{std::chrono::microseconds(50)};  // spin before sleeping
+  shmq::when_producer_gone when_producer_gone = when_producer_gone::wait;
+  std::chrono::milliseconds liveness_interval{100};  // how often a sleeper checks
 };
 
 }  // namespace shmq

@@ -15,6 +15,8 @@ enum class status : std::uint8_t {
   full,       // try_ form: no room to write yet (back-pressure)
   timed_out,  // _for form: the deadline passed first
   closed,     // the producer closed the stream and everything has been read
+  producer_gone,  // every producer died without closing, and everything has been read
+                  // (only with when_producer_gone::report; see options.hpp)
   too_large,  // the message is over the channel's maximum, or the caller's buffer is too small
   busy,       // this endpoint already has a loan or a view outstanding
   corrupt,    // the segment holds something impossible; the endpoint stops trusting it

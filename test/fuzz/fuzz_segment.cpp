@@ -27,6 +27,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -41,7 +42,6 @@
 #include <sanitizer/asan_interface.h>
 
 #include "layout.hpp"
-#include "registry.hpp"
 #include "shmq/mpmc.hpp"
 #include "shmq/pubsub.hpp"
 #include "shmq/segment.hpp"
@@ -146,8 +146,8 @@ void read_some(Consumer& c, int n) {
   for (int i = 0; i < n; ++i) (void)c.try_read();  // the view is released at once
 }
 
-// 4 KiB ring, 256-byte messages. Used: wrapped at least once, with a padding record,
-// records waiting, and an uncommitted tail word.
+// 4 KiB ring, 256-byte messages. Used: wrapped more than once, padding records, records
+// waiting to be read.
 void build_spsc(const std::string& name, bool used) {
   shmq::channel_options o;
   o.capacity = 4096;
@@ -185,7 +185,7 @@ void build_mpmc(const std::string& name, bool used) {
   read_some(c, 2);
 }
 
-// 8 slots of 48 bytes, 2 publishers, 3 subscribers, 3 groups. Used: an idle named
+// 8 slots of 48 bytes, 2 publishers, 2 subscribers, 3 groups. Used: an idle named
 // group "g1" behind the stream (lapped under overwrite), a freed private group, a skip.
 void build_pubsub(const std::string& name, bool used, shmq::overflow_policy policy) {
   shmq::pubsub_options o;
@@ -193,7 +193,7 @@ void build_pubsub(const std::string& name, bool used, shmq::overflow_policy poli
   o.max_message_size = 48;
   o.policy = policy;
   o.max_publishers = 2;
-  o.max_subscribers = 3;
+  o.max_subscribers = 2;
   o.max_groups = 3;
   o.open = shmq::open_mode::create;
   shmq::publisher p(name, o);
@@ -270,23 +270,11 @@ void apply_patches(std::vector<std::byte>& img, input& in) {
   }
 }
 
-// A pub/sub table lock held by a live process (or by us) makes attach spin until the
-// holder lets go, with no timeout: with a hostile word that is forever. That is a
-// liveness limit, not a memory-safety one, so keep the fuzzer away from it.
-void free_table_lock(std::vector<std::byte>& img) {
-  const auto control = load<std::uint64_t>(img, offsetof(shmq::detail::segment_header, control_offset));
-  if (control > img.size()) return;
-  const std::uint64_t at = control + offsetof(shmq::detail::pubsub_control, table_lock);
-  const auto holder = load<std::uint32_t>(img, at);
-  if (holder != 0 && (holder == static_cast<std::uint32_t>(::getpid()) || shmq::detail::process_alive(holder)))
-    store<std::uint32_t>(img, at, 0);
-}
-
 // ---- the shm object ----
 
 class fuzz_object {
  public:
-  fuzz_object(const std::vector<std::byte>& img) : name_(pid_name("segment")) {
+  explicit fuzz_object(const std::vector<std::byte>& img) : name_(pid_name("segment")) {
     const std::string os = "/shmq." + name_;
     ::shm_unlink(os.c_str());
     const int fd = ::shm_open(os.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -339,20 +327,29 @@ void check_loan(const fuzz_object& obj, const shmq::loan& l) {
 // Sizes from 0 to about 1.3 times the maximum, so too_large is reached too.
 std::size_t op_size(std::uint8_t op, std::size_t max) noexcept { return (op >> 3) * (max + 8) / 24; }
 
-// Runs the operations against up to two readers and one writer. An endpoint that cannot
-// attach (shmq::error) is simply absent; operations on it do nothing.
+// Runs the operations against one writer and up to three readers (two attach at the
+// start, the third only when an operation asks: one more than the images have room for).
+// An endpoint that cannot attach (shmq::error) is simply absent; operations on it do
+// nothing. Operation byte, by bits 0-2:
+//   0  try_read on reader r = bits 3-4 (3 means 0); keep the view if bit 5
+//   1  try_pop on reader r into a buffer of bits 5-7 sixths of the maximum
+//   2  try_push, 3 try_loan + commit (half of it if bit 7), 4 try_loan, then abort it or
+//      keep it (bit 3); sizes from bits 3-7
+//   5  close, 6 release the views and commit the loan held
+//   7  detach (bit 5) or (re)attach reader r, or the writer if bits 3-4 are 3
 template <class Producer, class Consumer, class MakeProducer, class MakeConsumer>
 void exercise(const fuzz_object& obj, std::span<const std::uint8_t> ops, bool producer_first,
               MakeProducer make_producer, MakeConsumer make_consumer) {
   std::optional<Producer> producer;
-  std::array<std::optional<Consumer>, 2> readers;
+  std::array<std::optional<Consumer>, 3> readers;
   // Declared after the endpoints: destroyed before them.
-  std::array<shmq::view, 2> held;
+  std::array<shmq::view, 3> held;
   shmq::loan held_loan;
 
-  const auto attach_producer = [&] {
+  const auto attach_producer = [&](bool attach) {
     held_loan.abort();
     producer.reset();
+    if (!attach) return;
     guard_next_mappings = true;
     try {
       producer.emplace(make_producer());
@@ -360,9 +357,10 @@ void exercise(const fuzz_object& obj, std::span<const std::uint8_t> ops, bool pr
     }
     guard_next_mappings = false;
   };
-  const auto attach_reader = [&](std::size_t i) {
+  const auto attach_reader = [&](std::size_t i, bool attach) {
     held[i].release();
     readers[i].reset();
+    if (!attach) return;
     guard_next_mappings = true;
     try {
       readers[i].emplace(make_consumer(i));
@@ -371,19 +369,19 @@ void exercise(const fuzz_object& obj, std::span<const std::uint8_t> ops, bool pr
     guard_next_mappings = false;
   };
 
-  if (producer_first) attach_producer();
-  attach_reader(0);
-  attach_reader(1);
-  if (!producer_first) attach_producer();
+  if (producer_first) attach_producer(true);
+  attach_reader(0, true);
+  attach_reader(1, true);
+  if (!producer_first) attach_producer(true);
 
   for (const std::uint8_t op : ops) {
-    const std::size_t r = (op >> 3) & 1;
+    const std::size_t r = ((op >> 3) & 3) % 3;
     switch (op & 7) {
-      case 0:  // zero-copy read; keep the view (bit 4) or check and release it
+      case 0:  // zero-copy read; keep the view (bit 5) or check and release it
         if (readers[r]) {
           shmq::view v = readers[r]->try_read();
           check_view(obj, v, readers[r]->max_message_size());
-          if (op & 0x10) {
+          if (op & 0x20) {
             held[r] = std::move(v);
           } else {
             sink += v.intact();
@@ -392,7 +390,7 @@ void exercise(const fuzz_object& obj, std::span<const std::uint8_t> ops, bool pr
         break;
       case 1:  // copying read into an exactly sized buffer (ASan sees any overflow)
         if (readers[r]) {
-          std::vector<std::byte> buffer(op_size(op & ~0x08, readers[r]->max_message_size()));
+          std::vector<std::byte> buffer((op >> 5) * (readers[r]->max_message_size() + 8) / 6);
           const shmq::pop_result res = readers[r]->try_pop(buffer);
           if (res.status == shmq::status::ok && res.size > buffer.size()) fail("pop reports more than it copied");
           sink += res.missed;
@@ -422,15 +420,14 @@ void exercise(const fuzz_object& obj, std::span<const std::uint8_t> ops, bool pr
         if (producer) producer->close();
         break;
       case 6:
-        held[0].release();
-        held[1].release();
+        for (shmq::view& v : held) v.release();
         held_loan.commit();
         break;
-      case 7:  // detach and attach again, now over the state the operations left
-        switch ((op >> 3) % 3) {
-          case 0: attach_producer(); break;
-          case 1: attach_reader(0); break;
-          default: attach_reader(1); break;
+      case 7:  // detach (bit 5), or (re)attach over the state the operations left
+        if (((op >> 3) & 3) == 3) {
+          attach_producer((op & 0x20) == 0);
+        } else {
+          attach_reader(r, (op & 0x20) == 0);
         }
         break;
     }
@@ -448,7 +445,7 @@ void run(kind k, std::uint8_t flags, const fuzz_object& obj, std::span<const std
       o.spin = std::chrono::nanoseconds(0);
       exercise<shmq::spsc_producer, shmq::spsc_consumer>(
           obj, ops, producer_first, [&] { return shmq::spsc_producer(name, o); },
-          // The second consumer is refused (role_taken) while the first one is attached.
+          // A second consumer is refused (role_taken) while the first one is attached.
           [&](std::size_t) { return shmq::spsc_consumer(name, o); });
       break;
     }
@@ -471,6 +468,7 @@ void run(kind k, std::uint8_t flags, const fuzz_object& obj, std::span<const std
       const shmq::subscription mine = (flags & 0x80) ? shmq::subscription{.history = 3}
                                                     : shmq::subscription{.start = shmq::start_from::oldest};
       const shmq::subscription grouped{.group = (flags & 0x40) ? "g2" : "g1", .start = shmq::start_from::oldest};
+      // Readers 1 and 2 are members of the same group.
       exercise<shmq::publisher, shmq::subscriber>(
           obj, ops, producer_first, [&] { return shmq::publisher(name, o); },
           [&](std::size_t i) { return shmq::subscriber(name, o, i == 0 ? mine : grouped); });
@@ -506,7 +504,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   apply_patches(img, in);
-  if (k == kind::pubsub_block || k == kind::pubsub_overwrite) free_table_lock(img);
 
   const fuzz_object obj(img);
   run(k, flags, obj, ops);
