@@ -2,9 +2,14 @@
 // summary line. Exits 0 only if everything arrived intact and in order.
 //
 // A consumer that gets the whole stream (spsc, a private pubsub subscription) expects
-// --count messages from each of --producers producers, in order. One that shares the
-// stream (queue, a pubsub --group member) gets some of them: it checks each producer's
-// messages only grow, and ends when the stream is closed.
+// each of --producers producers' messages in order, up to sequence --count - 1. It may
+// start past 0: a consumer that attaches where an earlier one stopped gets the stream
+// from the oldest unread message, and says so. One that shares the stream (queue, a
+// pubsub --group member) gets some of the messages: it checks each producer's messages
+// only grow, and ends when the stream is closed.
+//
+// If every producer dies before closing the stream, it says so and exits 1 (within
+// endpoint_options::liveness_interval, 100 ms, of running dry).
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -20,15 +25,20 @@ namespace {
 
 template <class Consumer>
 int receive(Consumer& consumer, const shmq::demo::options& o, bool shares_stream) {
-  const std::uint64_t expected = o.count * o.producers;
   std::vector<std::uint64_t> next(o.producers, 0);
-  std::uint64_t received = 0, bytes = 0, bad_seq = 0;
+  std::vector<bool> started(o.producers, false);
+  std::uint64_t received = 0, bytes = 0, bad_seq = 0, finished = 0;
   const char* problem = nullptr;
   std::chrono::steady_clock::time_point start{};
-  while (shares_stream || received < expected) {
+  while (shares_stream || finished < o.producers) {
     shmq::view v = consumer.read();
     if (v.status() == shmq::status::closed) {
       if (!shares_stream) problem = "the producer closed the stream early";
+      break;
+    }
+    if (v.status() == shmq::status::producer_gone) {
+      problem = "the producer died before sending everything";
+      bad_seq = received;
       break;
     }
     if (!v) {
@@ -51,12 +61,22 @@ int receive(Consumer& consumer, const shmq::demo::options& o, bool shares_stream
       bad_seq = stamp;
       break;
     }
+    if (!started[id]) {
+      started[id] = true;
+      if (seq != 0 && !shares_stream) {
+        std::printf("shmq-consumer: producer %llu's stream starts at sequence %llu here (an earlier "
+                    "consumer took the ones before)\n",
+                    static_cast<unsigned long long>(id), static_cast<unsigned long long>(seq));
+        next[id] = seq;
+      }
+    }
     if (shares_stream ? seq < next[id] : seq != next[id]) {
       problem = seq < next[id] ? "a duplicate or reordered message" : "lost messages";
       bad_seq = seq;
       break;
     }
     next[id] = seq + 1;
+    if (!shares_stream && next[id] == o.count) ++finished;
     bytes += v.size();
     ++received;
   }
@@ -84,7 +104,9 @@ int main(int argc, char** argv) {
       case shmq::demo::pattern::spsc: {
         int rc = 0;
         {
-          shmq::spsc_consumer consumer(o.channel);
+          shmq::channel_options co;
+          co.when_producer_gone = shmq::when_producer_gone::report;
+          shmq::spsc_consumer consumer(o.channel, co);
           rc = receive(consumer, o, false);
         }
         shmq::remove_segment(o.channel);  // the one consumer is done with it
@@ -94,6 +116,7 @@ int main(int argc, char** argv) {
         shmq::mpmc_options mo;
         mo.slots = shmq::demo::slotted_slots;
         mo.max_message_size = shmq::demo::slotted_max_message;
+        mo.when_producer_gone = shmq::when_producer_gone::report;
         shmq::mpmc_consumer consumer(o.channel, mo);
         return receive(consumer, o, true);
       }
@@ -101,6 +124,7 @@ int main(int argc, char** argv) {
         shmq::pubsub_options po;
         po.slots = shmq::demo::slotted_slots;
         po.max_message_size = shmq::demo::slotted_max_message;
+        po.when_producer_gone = shmq::when_producer_gone::report;
         shmq::subscription how;
         how.group = o.group;
         shmq::subscriber consumer(o.channel, po, how);
