@@ -57,6 +57,19 @@ status retry_until(wait_word& w, wait_policy policy, clock::time_point deadline,
   }
 }
 
+// A producer that attaches reopens a closed stream; close() ends it. The close store
+// comes after all of the closing producer's commits (program order), and consumers
+// acquire it before their last look.
+template <class Control>
+void reopen_stream(Control& c) noexcept {
+  c.closed.store(0, std::memory_order_release);
+}
+template <class Control>
+void close_stream(Control& c) noexcept {
+  c.closed.store(1, std::memory_order_seq_cst);
+  wake_all(c.data_ready);
+}
+
 }  // namespace shmq::detail
 
 namespace shmq {

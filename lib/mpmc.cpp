@@ -11,6 +11,7 @@
 #include "mpmc_ring.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
+#include "slot_producer.hpp"
 
 namespace shmq::detail {
 
@@ -71,72 +72,26 @@ attached attach(std::string_view name, const mpmc_options& o) {
 }
 
 // Participant locks (registry.hpp): producers from 0, consumers after them.
-std::uint64_t first_lock(const attached& a, bool producer) noexcept {
-  return producer ? 0 : a.producers.size();
-}
-
-std::atomic<std::uint32_t>& claim(const attached& a, bool producer, std::string_view name) {
+claimed_slot claim(const attached& a, bool producer, std::string_view name) {
   const auto table = producer ? a.producers : a.consumers;
-  const char* role = producer ? "producer" : "consumer";
-  const int i = claim_slot(a.seg.fd(), first_lock(a, producer), table);
+  const std::uint64_t first = producer ? 0 : a.producers.size();
+  const int i = claim_slot(a.seg.fd(), first, table);
   if (i < 0)
     fail_channel(errc::limit_reached, name,
-                 "already has " + std::to_string(table.size()) + " live " + role +
-                     "s, the most it was created for");
-  return table[static_cast<std::size_t>(i)];
+                 "already has " + std::to_string(table.size()) + " live " +
+                     (producer ? "producers" : "consumers") + ", the most it was created for");
+  return {first + static_cast<std::uint64_t>(i), &table[static_cast<std::size_t>(i)]};
 }
 
 }  // namespace
 
-struct mpmc_producer_impl final : loan_owner {
-  attached channel;
-  std::atomic<std::uint32_t>& registration;
-  mpmc_ring ring;
-  wait_policy waiting;
-  bool loan_out = false;
-  bool closed_here = false;
-  bool broken = false;
-
-  mpmc_producer_impl(attached a, std::string_view name, const endpoint_options& o)
-      : channel(std::move(a)),
-        registration(claim(channel, true, name)),
-        ring(*channel.control, channel.geometry),
-        waiting{o.spin, o.liveness_interval} {
-    channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
-  }
-  ~mpmc_producer_impl() {
-    release_slot(channel.seg.fd(), first_lock(channel, true) + (&registration - channel.producers.data()),
-                 registration);
-  }
-
-  status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
-    if (broken) return status::corrupt;
-    const status s = ring.try_claim(size, ticket);
-    broken = s == status::corrupt;
-    if (s == status::ok) payload = channel.geometry.payload(ticket);
-    return s;
-  }
-  bool has_room(std::uint64_t) const noexcept { return ring.has_room(); }
-  wait_word& space_ready() noexcept { return channel.control->space_ready; }
-  void commit_loan(std::uint64_t ticket, std::size_t used) noexcept override {
-    ring.publish(ticket, used, 0);
-    loan_out = false;
-  }
-  // The ticket is taken, so the slot must still be filled: with a skip consumers pass over.
-  void abort_loan(std::uint64_t ticket) noexcept override {
-    ring.publish(ticket, 0, slot_skip);
-    loan_out = false;
-  }
-  void close() noexcept {
-    channel.control->closed.store(1, std::memory_order_seq_cst);  // after this producer's commits
-    wake_all(channel.control->data_ready);
-  }
-  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+struct mpmc_producer_impl final : slot_producer<attached, mpmc_ring> {
+  using slot_producer::slot_producer;
 };
 
 struct mpmc_consumer_impl final : view_owner {
   attached channel;
-  std::atomic<std::uint32_t>& registration;
+  claimed_slot registration;
   mpmc_ring ring;
   wait_policy waiting;
   when_producer_gone when_gone;
@@ -154,8 +109,7 @@ struct mpmc_consumer_impl final : view_owner {
         when_gone(o.when_producer_gone) {}
   ~mpmc_consumer_impl() {
     if (kept) ring.release(last_ticket);
-    release_slot(channel.seg.fd(), first_lock(channel, false) + (&registration - channel.consumers.data()),
-                 registration);
+    release_slot(channel.seg.fd(), registration.lock, *registration.pid);
   }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket) noexcept {
@@ -205,8 +159,12 @@ template class basic_producer<detail::mpmc_producer_impl>;
 template class basic_consumer<detail::mpmc_consumer_impl>;
 
 mpmc_producer::mpmc_producer(std::string_view name, const mpmc_options& options)
-    : basic_producer(std::make_unique<detail::mpmc_producer_impl>(detail::attach(name, options), name,
-                                                                  options)) {}
+    : basic_producer([&] {
+        auto a = detail::attach(name, options);
+        const auto slot = detail::claim(a, true, name);
+        const detail::mpmc_ring ring(*a.control, a.geometry);
+        return std::make_unique<detail::mpmc_producer_impl>(std::move(a), ring, slot, options);
+      }()) {}
 std::size_t mpmc_producer::slots() const noexcept { return impl_->channel.geometry.slot_count; }
 
 mpmc_consumer::mpmc_consumer(std::string_view name, const mpmc_options& options)

@@ -76,10 +76,11 @@ class mpmc_ring {
     }
   }
 
-  void publish(std::uint64_t ticket, std::uint64_t size, std::uint32_t flags) noexcept {
+  // skip: an aborted loan; consumers pass over it.
+  void publish(std::uint64_t ticket, std::uint64_t size, bool skip) noexcept {
     slot_header& s = geometry_.slot(ticket);
     s.length = static_cast<std::uint32_t>(size);
-    s.flags = flags;
+    s.flags = skip ? slot_skip : 0;
     publish_store(s.turn, ticket + 1);  // A
     wake_sleepers(control_->data_ready);
   }

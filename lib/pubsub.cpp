@@ -12,6 +12,7 @@
 #include "pubsub_ring.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
+#include "slot_producer.hpp"
 #include "shmq/segment.hpp"
 
 namespace shmq::detail {
@@ -190,61 +191,20 @@ std::size_t join(const attached& a, std::string_view name, const subscription& h
   return static_cast<std::size_t>(member - a.tables.members.data());
 }
 
-std::atomic<std::uint32_t>& claim_publisher(const attached& a, std::string_view name) {
+claimed_slot claim_publisher(const attached& a, std::string_view name) {
   const int i = claim_slot(a.seg.fd(), publisher_lock(0), a.publishers);
   if (i < 0)
     fail_channel(errc::limit_reached, name,
                  "already has " + std::to_string(a.publishers.size()) +
                      " live publishers, the most it was created for");
-  return a.publishers[static_cast<std::size_t>(i)];
+  const auto index = static_cast<std::size_t>(i);
+  return {publisher_lock(index), &a.publishers[index]};
 }
 
 }  // namespace
 
-struct publisher_impl final : loan_owner {
-  attached channel;
-  std::atomic<std::uint32_t>& registration;
-  pubsub_ring ring;
-  wait_policy waiting;
-  bool loan_out = false;
-  bool closed_here = false;
-  bool broken = false;
-
-  publisher_impl(attached a, std::string_view name, const endpoint_options& o)
-      : channel(std::move(a)),
-        registration(claim_publisher(channel, name)),
-        ring(*channel.control, channel.geometry, channel.tables, channel.block),
-        waiting{o.spin, o.liveness_interval} {
-    channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
-  }
-  ~publisher_impl() {
-    release_slot(channel.seg.fd(), publisher_lock(static_cast<std::size_t>(&registration - channel.publishers.data())),
-                 registration);
-  }
-
-  status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
-    if (broken) return status::corrupt;
-    const status s = ring.try_claim(size, ticket);
-    broken = s == status::corrupt;
-    if (s == status::ok) payload = channel.geometry.payload(ticket);
-    return s;
-  }
-  bool has_room(std::uint64_t) const noexcept { return ring.has_room(); }
-  wait_word& space_ready() noexcept { return channel.control->space_ready; }
-  void commit_loan(std::uint64_t ticket, std::size_t used) noexcept override {
-    ring.publish(ticket, used, false);
-    loan_out = false;
-  }
-  // The sequence is taken: publish a skip, which subscribers pass over.
-  void abort_loan(std::uint64_t ticket) noexcept override {
-    ring.publish(ticket, 0, true);
-    loan_out = false;
-  }
-  void close() noexcept {
-    channel.control->closed.store(1, std::memory_order_seq_cst);  // after this publisher's commits
-    wake_all(channel.control->data_ready);
-  }
-  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+struct publisher_impl final : slot_producer<attached, pubsub_ring> {
+  using slot_producer::slot_producer;
 };
 
 struct subscriber_impl final : view_owner {
@@ -343,7 +303,12 @@ template class basic_producer<detail::publisher_impl>;
 template class basic_consumer<detail::subscriber_impl>;
 
 publisher::publisher(std::string_view name, const pubsub_options& options)
-    : basic_producer(std::make_unique<detail::publisher_impl>(detail::attach(name, options), name, options)) {}
+    : basic_producer([&] {
+        auto a = detail::attach(name, options);
+        const auto slot = detail::claim_publisher(a, name);
+        const detail::pubsub_ring ring(*a.control, a.geometry, a.tables, a.block);
+        return std::make_unique<detail::publisher_impl>(std::move(a), ring, slot, options);
+      }()) {}
 
 subscriber::subscriber(std::string_view name, const pubsub_options& options, const subscription& how)
     : basic_consumer(

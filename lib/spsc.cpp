@@ -114,7 +114,7 @@ struct spsc_producer_impl final : loan_owner {
              channel.control->head.load(std::memory_order_acquire)),
         waiting{o.spin, o.liveness_interval} {
     channel.control->tail.store(ring.tail(), std::memory_order_release);
-    channel.control->closed.store(0, std::memory_order_release);  // reopen the stream
+    reopen_stream(*channel.control);
   }
   ~spsc_producer_impl() { release_slot(channel.seg.fd(), producer_lock, channel.control->producer_pid); }
 
@@ -132,11 +132,7 @@ struct spsc_producer_impl final : loan_owner {
   }
   // Nothing was published: the claimed bytes are simply claimed again next time.
   void abort_loan(std::uint64_t) noexcept override { loan_out = false; }
-  void close() noexcept {
-    // After every commit of this producer (program order); consumers acquire it.
-    channel.control->closed.store(1, std::memory_order_seq_cst);
-    wake_all(channel.control->data_ready);
-  }
+  void close() noexcept { close_stream(*channel.control); }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 

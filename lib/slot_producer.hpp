@@ -1,0 +1,63 @@
+// The producer side of the slotted rings, MPMC queue and pub/sub alike: claim a ticket,
+// write the payload in place, publish a message or, for an aborted loan, a skip that
+// readers pass over (the ticket is taken, so its slot must still be filled).
+//
+// Ring provides try_claim(size, ticket), publish(ticket, size, skip) and has_room().
+// Attached provides seg, control (closed, data_ready, space_ready) and geometry
+// (payload(ticket), max_payload).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "endpoint.hpp"
+#include "registry.hpp"
+
+namespace shmq::detail {
+
+// A participant slot taken with claim_slot: its lock and its pid word.
+struct claimed_slot {
+  std::uint64_t lock;
+  std::atomic<std::uint32_t>* pid;
+};
+
+template <class Attached, class Ring>
+struct slot_producer : loan_owner {
+  Attached channel;
+  Ring ring;
+  claimed_slot registration;
+  wait_policy waiting;
+  bool loan_out = false;
+  bool closed_here = false;
+  bool broken = false;
+
+  slot_producer(Attached a, Ring r, claimed_slot slot, const endpoint_options& o)
+      : channel(std::move(a)), ring(r), registration(slot), waiting{o.spin, o.liveness_interval} {
+    reopen_stream(*channel.control);
+  }
+  ~slot_producer() { release_slot(channel.seg.fd(), registration.lock, *registration.pid); }
+  slot_producer(const slot_producer&) = delete;
+  slot_producer& operator=(const slot_producer&) = delete;
+
+  status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
+    if (broken) return status::corrupt;
+    const status s = ring.try_claim(size, ticket);
+    broken = s == status::corrupt;
+    if (s == status::ok) payload = channel.geometry.payload(ticket);
+    return s;
+  }
+  bool has_room(std::uint64_t) const noexcept { return ring.has_room(); }
+  wait_word& space_ready() noexcept { return channel.control->space_ready; }
+  void commit_loan(std::uint64_t ticket, std::size_t used) noexcept override {
+    ring.publish(ticket, used, false);
+    loan_out = false;
+  }
+  void abort_loan(std::uint64_t ticket) noexcept override {
+    ring.publish(ticket, 0, true);
+    loan_out = false;
+  }
+  void close() noexcept { close_stream(*channel.control); }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+};
+
+}  // namespace shmq::detail
