@@ -7,6 +7,7 @@
 #include <string>
 
 #include "channel_checks.hpp"
+#include "consumer_base.hpp"
 #include "endpoint.hpp"
 #include "mpmc_ring.hpp"
 #include "registry.hpp"
@@ -89,65 +90,32 @@ struct mpmc_producer_impl final : slot_producer<attached, mpmc_ring> {
   using slot_producer::slot_producer;
 };
 
-struct mpmc_consumer_impl final : view_owner {
+struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
   attached channel;
   claimed_slot registration;
   mpmc_ring ring;
-  wait_policy waiting;
-  when_producer_gone when_gone;
-  bool view_out = false;
-  bool broken = false;
-  bool kept = false;  // the last message taken is handed out again (pop into a small buffer)
-  std::uint64_t last_ticket = 0, last_size = 0;
-  const std::byte* last_payload = nullptr;
 
   mpmc_consumer_impl(attached a, std::string_view name, const endpoint_options& o)
-      : channel(std::move(a)),
+      : consumer_base(o),
+        channel(std::move(a)),
         registration(claim(channel, false, name)),
-        ring(*channel.control, channel.geometry),
-        waiting{o.spin, o.liveness_interval},
-        when_gone(o.when_producer_gone) {}
+        ring(*channel.control, channel.geometry) {}
   ~mpmc_consumer_impl() {
-    if (kept) ring.release(last_ticket);
+    if (kept) ring.release(last_ticket);  // taken but never read: dropped
     release_slot(channel.seg.fd(), registration.lock, *registration.pid);
   }
 
-  status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket) noexcept {
-    const status s = ring.try_take(ticket, payload, size);
-    broken = s == status::corrupt;
-    return s;
+  status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t&) noexcept {
+    return ring.try_take(ticket, payload, size);
   }
-  status try_peek(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t&) noexcept {
-    if (kept) {
-      kept = false;
-      payload = last_payload, size = last_size, ticket = last_ticket;
-      return status::ok;
-    }
-    if (broken) return status::corrupt;
-    status s = take(payload, size, ticket);
-    // closed is stored after the closing producer's commits; acquiring it makes them
-    // visible to the second look.
-    if (s == status::empty && channel.control->closed.load(std::memory_order_acquire) != 0) {
-      s = take(payload, size, ticket);
-      if (s == status::empty) s = status::closed;
-    }
-    if (s == status::ok) last_payload = payload, last_size = size, last_ticket = ticket;
-    return s;
-  }
-  bool has_message() const noexcept {
-    return ring.has_message() || channel.control->closed.load(std::memory_order_seq_cst) != 0;
-  }
-  wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  bool has_record() const noexcept { return ring.has_message(); }
+  mpmc_control& control() const noexcept { return *channel.control; }
   bool producers_died() const noexcept { return all_died(channel.seg.fd(), 0, channel.producers); }
   void release_view(std::uint64_t ticket) noexcept override {
     ring.release(ticket);
     view_out = false;
   }
   bool view_intact(std::uint64_t) const noexcept override { return true; }
-  void keep(std::uint64_t) noexcept {
-    kept = true;
-    view_out = false;
-  }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 

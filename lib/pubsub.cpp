@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "channel_checks.hpp"
+#include "consumer_base.hpp"
 #include "endpoint.hpp"
 #include "pubsub_ring.hpp"
 #include "registry.hpp"
@@ -207,26 +208,18 @@ struct publisher_impl final : slot_producer<attached, pubsub_ring> {
   using slot_producer::slot_producer;
 };
 
-struct subscriber_impl final : view_owner {
+struct subscriber_impl final : consumer_base<subscriber_impl> {
   attached channel;
   pubsub_member& member;
   pubsub_ring ring;
-  wait_policy waiting;
-  when_producer_gone when_gone;
-  bool view_out = false;
-  bool broken = false;
-  bool kept = false;  // the last message taken is handed out again (pop into a small buffer)
-  std::uint64_t last_ticket = 0, last_size = 0;
-  const std::byte* last_payload = nullptr;
   mutable int checked = -1;  // intact() result for the view out: -1 not asked, 0, 1
   std::uint64_t missed_pending = 0, missed_total = 0;
 
   subscriber_impl(attached a, std::string_view name, const subscription& how, const endpoint_options& o)
-      : channel(std::move(a)),
+      : consumer_base(o),
+        channel(std::move(a)),
         member(channel.tables.members[join(channel, name, how)]),
-        ring(*channel.control, channel.geometry, channel.tables, channel.block),
-        waiting{o.spin, o.liveness_interval},
-        when_gone(o.when_producer_gone) {}
+        ring(*channel.control, channel.geometry, channel.tables, channel.block) {}
   ~subscriber_impl() {
     {
       table_lock lock(channel);
@@ -239,41 +232,21 @@ struct subscriber_impl final : view_owner {
 
   pubsub_group& group() const noexcept { return channel.tables.groups[member.group]; }
 
-  status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket) noexcept {
+  status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t& missed) noexcept {
+    checked = -1;
+    if (member.group >= channel.tables.groups.size()) return status::corrupt;
     std::uint64_t jumped = 0;
     const status s = ring.try_take(group(), member, ticket, payload, size, jumped);
     missed_pending += jumped;
     missed_total += jumped;
-    broken = s == status::corrupt;
-    return s;
-  }
-  status try_peek(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket,
-                  std::uint64_t& missed) noexcept {
-    checked = -1;
-    if (kept) {
-      kept = false;
-      payload = last_payload, size = last_size, ticket = last_ticket;
-      return status::ok;
-    }
-    if (broken || member.group >= channel.tables.groups.size()) return status::corrupt;
-    status s = take(payload, size, ticket);
-    // closed is stored after the closing publisher's commits; acquiring it makes them
-    // visible to the second look.
-    if (s == status::empty && channel.control->closed.load(std::memory_order_acquire) != 0) {
-      s = take(payload, size, ticket);
-      if (s == status::empty) s = status::closed;
-    }
     if (s == status::ok) {
-      last_payload = payload, last_size = size, last_ticket = ticket;
       missed = missed_pending;
       missed_pending = 0;
     }
     return s;
   }
-  bool has_message() const noexcept {
-    return ring.has_message(group()) || channel.control->closed.load(std::memory_order_seq_cst) != 0;
-  }
-  wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  bool has_record() const noexcept { return ring.has_message(group()); }
+  pubsub_control& control() const noexcept { return *channel.control; }
   bool producers_died() const noexcept {
     return all_died(channel.seg.fd(), publisher_lock(0), channel.publishers);
   }
@@ -287,10 +260,6 @@ struct subscriber_impl final : view_owner {
     if (channel.block) return true;  // publishers cannot reach a slot still being read
     checked = ring.intact(ticket) ? 1 : 0;
     return checked == 1;
-  }
-  void keep(std::uint64_t) noexcept {
-    kept = true;
-    view_out = false;
   }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "channel_checks.hpp"
+#include "consumer_base.hpp"
 #include "endpoint.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
@@ -136,40 +137,21 @@ struct spsc_producer_impl final : loan_owner {
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 
-struct spsc_consumer_impl final : view_owner {
+struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
   attached channel;
   spsc_ring_consumer ring;
-  wait_policy waiting;
-  when_producer_gone when_gone;
-  bool view_out = false;
-  bool broken = false;
 
   spsc_consumer_impl(attached a, const endpoint_options& o)
-      : channel(std::move(a)),
-        ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)),
-        waiting{o.spin, o.liveness_interval},
-        when_gone(o.when_producer_gone) {}
+      : consumer_base(o),
+        channel(std::move(a)),
+        ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)) {}
   ~spsc_consumer_impl() { release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid); }
 
-  status peek_once(const std::byte*& payload, std::uint64_t& size) noexcept {
-    const status s = ring.try_peek(payload, size);
-    broken = s == status::corrupt;
-    return s;
+  status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t&, std::uint64_t&) noexcept {
+    return ring.try_peek(payload, size);
   }
-  status try_peek(const std::byte*& payload, std::uint64_t& size, std::uint64_t&, std::uint64_t&) noexcept {
-    if (broken) return status::corrupt;
-    status s = peek_once(payload, size);
-    if (s != status::empty) return s;
-    // The close store comes after the producer's last commit: acquiring it makes that
-    // commit visible to the second look.
-    if (channel.control->closed.load(std::memory_order_acquire) == 0) return s;
-    s = peek_once(payload, size);
-    return s == status::empty ? status::closed : s;
-  }
-  bool has_message() const noexcept {
-    return ring.has_record() || channel.control->closed.load(std::memory_order_seq_cst) != 0;
-  }
-  wait_word& data_ready() noexcept { return channel.control->data_ready; }
+  bool has_record() const noexcept { return ring.has_record(); }
+  spsc_control& control() const noexcept { return *channel.control; }
   bool producers_died() const noexcept {
     return holder_died(channel.seg.fd(), producer_lock, channel.control->producer_pid);
   }
@@ -178,7 +160,6 @@ struct spsc_consumer_impl final : view_owner {
     view_out = false;
   }
   bool view_intact(std::uint64_t) const noexcept override { return true; }
-  void keep(std::uint64_t) noexcept { view_out = false; }  // the record stays at head
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 

@@ -1,0 +1,59 @@
+// What every consumer Impl (SPSC, MPMC, subscriber) does the same way around its ring:
+// end of stream, a message kept for a larger buffer, and corruption that sticks.
+//
+// Derived provides take(payload, size, ticket, missed) (one try on the ring: ok, empty
+// or corrupt), has_record() (wait predicate, seq_cst loads) and control() (with closed).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "endpoint.hpp"
+
+namespace shmq::detail {
+
+template <class Derived>
+struct consumer_base : view_owner {
+  wait_policy waiting;
+  when_producer_gone when_gone;
+  bool view_out = false;
+  bool broken = false;  // corrupt once, corrupt for good: the segment is not trusted again
+  bool kept = false;    // the last message taken is handed out again (pop into a small buffer)
+  std::uint64_t last_ticket = 0, last_size = 0;
+  const std::byte* last_payload = nullptr;
+
+  explicit consumer_base(const endpoint_options& o) noexcept
+      : waiting{o.spin, o.liveness_interval}, when_gone(o.when_producer_gone) {}
+
+  status try_peek(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket,
+                  std::uint64_t& missed) noexcept {
+    if (kept) {
+      kept = false;
+      payload = last_payload, size = last_size, ticket = last_ticket;
+      return status::ok;
+    }
+    if (broken) return status::corrupt;
+    Derived& self = static_cast<Derived&>(*this);
+    status s = self.take(payload, size, ticket, missed);
+    // closed is stored after the closing producer's commits: acquiring it makes them
+    // visible to the second look.
+    if (s == status::empty && self.control().closed.load(std::memory_order_acquire) != 0) {
+      s = self.take(payload, size, ticket, missed);
+      if (s == status::empty) s = status::closed;
+    }
+    broken = s == status::corrupt;
+    if (s == status::ok) last_payload = payload, last_size = size, last_ticket = ticket;
+    return s;
+  }
+  bool has_message() const noexcept {
+    const Derived& self = static_cast<const Derived&>(*this);
+    return self.has_record() || self.control().closed.load(std::memory_order_seq_cst) != 0;
+  }
+  wait_word& data_ready() noexcept { return static_cast<Derived&>(*this).control().data_ready; }
+  void keep(std::uint64_t) noexcept {
+    kept = true;
+    view_out = false;
+  }
+};
+
+}  // namespace shmq::detail
