@@ -9,6 +9,8 @@
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
 //   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
 //   close(); max_message_size()                  when_gone; producers_died(); max_message_size()
+//
+// slot_producer.hpp and consumer_base.hpp provide most of these for the channel kinds.
 #pragma once
 
 #include <algorithm>
