@@ -76,6 +76,19 @@ shmq::loan borrow(Producer& out, std::size_t size) {
 
 // A stream consumer's loop: read() in place until status::closed, folding every byte.
 // False on any other failure.
+// A producer step for the streaming benchmarks: message `seq` of `bytes`, written in
+// place through a loan.
+template <class Producer>
+auto send_in_place(Producer& out, std::size_t bytes, const payload& message) {
+  return [&out, bytes, &message](std::uint64_t seq) {
+    shmq::loan l = out.loan(bytes);
+    if (!l) return false;
+    message.write(l.data().data(), seq);
+    l.commit();
+    return true;
+  };
+}
+
 template <class Consumer>
 bool drain(Consumer& in, stream_report& report) {
   for (;;) {

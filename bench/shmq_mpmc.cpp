@@ -29,13 +29,7 @@ void shmq_mpmc_throughput(benchmark::State& state, const fan_shape& shape) {
            {.producer =
                 [&](const control_link& link) {
                   shmq::mpmc_producer out(names[0], options);
-                  return produce_share(link, [&](std::uint64_t seq) {
-                    shmq::loan l = out.loan(bytes);
-                    if (!l) return false;
-                    message.write(l.data().data(), seq);
-                    l.commit();
-                    return true;
-                  });
+                  return produce_share(link, send_in_place(out, bytes, message));
                 },
             .consumer =
                 [&](const control_link& link) {

@@ -54,13 +54,7 @@ void shmq_pubsub_throughput(benchmark::State& state, const fan_shape& shape) {
                   shmq::publisher out(names[0], options);
                   return produce_share(
                       link,
-                      [&](std::uint64_t seq) {
-                        shmq::loan l = out.loan(bytes);
-                        if (!l) return false;
-                        message.write(l.data().data(), seq);
-                        l.commit();
-                        return true;
-                      },
+                      send_in_place(out, bytes, message),
                       [&] { out.close(); });
                 },
             // Subscribed before signalling ready, so before the publisher starts.

@@ -55,13 +55,7 @@ void shmq_spsc_throughput(benchmark::State& state) {
 
   time_stream(
       state, child, message,
-      [&](std::uint64_t seq) {
-        shmq::loan l = out.loan(bytes);
-        if (!l) return false;
-        message.write(l.data().data(), seq);
-        l.commit();
-        return true;
-      },
+      send_in_place(out, bytes, message),
       [&] { out.close(); });
   child.finish();
 }
