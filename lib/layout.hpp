@@ -22,7 +22,12 @@ inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring a
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
                                                            // random memory is likely to hold
-enum class channel_kind : std::uint32_t { spsc = 1, mpmc = 2, pubsub = 3 };
+enum class channel_kind : std::uint32_t {
+  any = 0,  // never stored: what an inspector opens a segment as
+  spsc = 1,
+  mpmc = 2,
+  pubsub = 3,
+};
 
 struct segment_header {
   std::uint64_t magic;

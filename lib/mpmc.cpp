@@ -9,6 +9,7 @@
 #include "channel_checks.hpp"
 #include "consumer_base.hpp"
 #include "endpoint.hpp"
+#include "inspect.hpp"
 #include "mpmc_ring.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
@@ -118,6 +119,22 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
   bool view_intact(std::uint64_t) const noexcept override { return true; }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
+
+std::vector<participant> mpmc_participants(std::string_view name) {
+  mpmc_options o;
+  o.open = open_mode::open;
+  o.open_timeout = std::chrono::milliseconds(0);
+  const attached a = attach(name, o);
+  std::vector<participant> out;
+  for (const bool producer : {true, false}) {
+    const auto table = producer ? a.producers : a.consumers;
+    const std::uint64_t first = producer ? 0 : a.producers.size();
+    for (std::size_t i = 0; i < table.size(); ++i)
+      if (const std::uint32_t p = table[i].load(std::memory_order_acquire); p != 0)
+        out.push_back({producer ? "producer" : "consumer", p, held_elsewhere(a.seg.fd(), first + i)});
+  }
+  return out;
+}
 
 }  // namespace shmq::detail
 

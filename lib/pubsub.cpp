@@ -10,6 +10,7 @@
 #include "channel_checks.hpp"
 #include "consumer_base.hpp"
 #include "endpoint.hpp"
+#include "inspect.hpp"
 #include "pubsub_ring.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
@@ -263,6 +264,21 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
   }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
+
+std::vector<participant> pubsub_participants(std::string_view name) {
+  pubsub_options o;
+  o.open = open_mode::open;
+  o.open_timeout = std::chrono::milliseconds(0);
+  const attached a = attach(name, o);
+  std::vector<participant> out;
+  for (std::size_t i = 0; i < a.publishers.size(); ++i)
+    if (const std::uint32_t p = a.publishers[i].load(std::memory_order_acquire); p != 0)
+      out.push_back({"publisher", p, held_elsewhere(a.seg.fd(), publisher_lock(i))});
+  for (std::size_t i = 0; i < a.tables.members.size(); ++i)
+    if (const std::uint32_t p = a.tables.members[i].pid.load(std::memory_order_acquire); p != 0)
+      out.push_back({"subscriber", p, held_elsewhere(a.seg.fd(), member_lock(a, i))});
+  return out;
+}
 
 }  // namespace shmq::detail
 

@@ -93,7 +93,10 @@ void validate_header(const segment_header& h, std::uint64_t size, channel_kind k
   if (h.abi_fingerprint != abi_fingerprint())
     fail(errc::abi_mismatch, name, "built with another struct layout (ABI fingerprint differs)");
   if (h.header_size != sizeof(segment_header)) fail(errc::corrupt, name, "bad header size");
-  if (h.kind != static_cast<std::uint32_t>(kind))
+  if (h.kind < static_cast<std::uint32_t>(channel_kind::spsc) ||
+      h.kind > static_cast<std::uint32_t>(channel_kind::pubsub))
+    fail(errc::corrupt, name, "unknown channel kind " + std::to_string(h.kind));
+  if (kind != channel_kind::any && h.kind != static_cast<std::uint32_t>(kind))
     fail(errc::kind_mismatch, name, "holds another kind of channel (" + std::to_string(h.kind) + ")");
   if (h.total_size > size)
     fail(errc::truncated, name,

@@ -8,6 +8,7 @@
 #include "channel_checks.hpp"
 #include "consumer_base.hpp"
 #include "endpoint.hpp"
+#include "inspect.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
 #include "spsc_ring.hpp"
@@ -162,6 +163,20 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
   bool view_intact(std::uint64_t) const noexcept override { return true; }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
+
+std::vector<participant> spsc_participants(std::string_view name) {
+  channel_options o;
+  o.open = open_mode::open;
+  o.open_timeout = std::chrono::milliseconds(0);
+  const attached a = attach(name, o);
+  std::vector<participant> out;
+  for (auto [role, lock, pid] : {std::tuple{"producer", producer_lock, &a.control->producer_pid},
+                                 std::tuple{"consumer", consumer_lock, &a.control->consumer_pid}}) {
+    const std::uint32_t p = pid->load(std::memory_order_acquire);
+    if (p != 0) out.push_back({role, p, held_elsewhere(a.seg.fd(), lock)});
+  }
+  return out;
+}
 
 }  // namespace shmq::detail
 

@@ -3,6 +3,7 @@
 // once they have read everything it committed, and a new producer can take its place.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "shmq/mpmc.hpp"
@@ -106,6 +107,49 @@ TEST_CASE("pubsub: a subscriber learns its publisher died") {
   CHECK(publisher_process.wait() == 128 + SIGKILL);
   expect_messages(s, 0, 4);
   CHECK(s.read().status() == status::producer_gone);
+}
+
+TEST_CASE("stale segments: listed with their dead participants, and removed") {
+  segment_guard dead_one("stale-dead"), live_one("stale-live"), idle_one("stale-idle");
+  channel_options o;
+  child_process dying([&](child_process&) { return send_then_die<spsc_producer>(dead_one.name(), o, 2); });
+  CHECK(dying.wait() == 128 + SIGKILL);
+  spsc_producer live(live_one.name(), o);
+  { spsc_consumer left(idle_one.name(), o); }  // detached cleanly: idle, not stale
+
+  const segment_info dead = inspect_segment(dead_one.name());
+  CHECK(dead.kind == "spsc");
+  CHECK(dead.stale);
+  REQUIRE(dead.participants.size() == 1);
+  CHECK(dead.participants[0].role == "producer");
+  CHECK_FALSE(dead.participants[0].alive);
+
+  const segment_info alive = inspect_segment(live_one.name());
+  CHECK_FALSE(alive.stale);
+  REQUIRE(alive.participants.size() == 1);
+  CHECK(alive.participants[0].alive);
+  CHECK(alive.participants[0].pid == static_cast<std::uint32_t>(::getpid()));
+  CHECK_FALSE(inspect_segment(idle_one.name()).stale);
+
+  bool listed = false;
+  for (const segment_info& s : list_segments()) listed |= s.name == dead_one.name() && s.stale;
+  CHECK(listed);
+
+  const auto removed = remove_stale_segments();
+  CHECK(std::find(removed.begin(), removed.end(), dead_one.name()) != removed.end());
+  CHECK_FALSE(segment_exists(dead_one.name()));
+  CHECK(segment_exists(live_one.name()));
+  CHECK(segment_exists(idle_one.name()));
+}
+
+TEST_CASE("inspect: not a shmq segment is a problem, not a crash") {
+  segment_guard seg("inspect-foreign");
+  const std::vector<std::byte> junk(4096, std::byte{0x5a});
+  write_shm_object(seg.name(), junk);
+  const segment_info info = inspect_segment(seg.name());
+  CHECK(info.kind.empty());
+  CHECK_FALSE(info.stale);
+  CHECK(contains(info.problem, "not a shmq segment"));
 }
 
 }  // TEST_SUITE
