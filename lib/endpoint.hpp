@@ -9,6 +9,7 @@
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
 //   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
 //   close(); max_message_size()                  when_gone; producers_died(); max_message_size()
+//   reap_dead_readers()
 //
 // slot_producer.hpp and consumer_base.hpp provide most of these for the channel kinds.
 #pragma once
@@ -97,7 +98,10 @@ shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadlin
   const status s = detail::retry_until(
       p.space_ready(), p.waiting, deadline, status::full,
       [&] { return p.try_claim(size, payload, ticket); }, [&] { return p.has_room(size); },
-      [] { return status::ok; });
+      [&] {
+        p.reap_dead_readers();  // a dead reader must not hold a waiting producer back
+        return status::ok;
+      });
   if (s != status::ok) return detail::access::failed_loan(s);
   p.loan_out = true;
   return detail::access::make_loan(&p, ticket, payload, size);

@@ -85,6 +85,9 @@ claimed_slot claim(const attached& a, bool producer, std::string_view name) {
   return {first + static_cast<std::uint64_t>(i), &table[static_cast<std::size_t>(i)]};
 }
 
+// A consumer that died holding a slot keeps it (no redelivery yet): nothing to free.
+void reap_dead(const attached&) noexcept {}
+
 }  // namespace
 
 struct mpmc_producer_impl final : slot_producer<attached, mpmc_ring> {

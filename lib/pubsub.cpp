@@ -203,6 +203,28 @@ claimed_slot claim_publisher(const attached& a, std::string_view name) {
   return {publisher_lock(index), &a.publishers[index]};
 }
 
+// Under block, a subscriber that died holds publishers back through its position and its
+// group's cursor: take its slot (the kernel dropped its lock) and leave its group, as it
+// would have. Under overwrite dead readers hold nobody back.
+void reap_dead(const attached& a) noexcept {
+  if (!a.block) return;
+  const int fd = a.seg.fd();
+  const auto dead = [&](std::size_t i) {
+    return a.tables.members[i].pid.load(std::memory_order_acquire) != 0 && !held_elsewhere(fd, member_lock(a, i));
+  };
+  bool any = false;
+  for (std::size_t i = 0; i < a.tables.members.size() && !any; ++i) any = dead(i);
+  if (!any) return;
+  table_lock lock(a);
+  for (std::size_t i = 0; i < a.tables.members.size(); ++i) {
+    pubsub_member& m = a.tables.members[i];
+    if (m.pid.load(std::memory_order_relaxed) == 0 || !hold_lock(fd, member_lock(a, i))) continue;
+    leave_group(a, m);
+    m.pid.store(0, std::memory_order_relaxed);
+    drop_lock(fd, member_lock(a, i));
+  }
+}
+
 }  // namespace
 
 struct publisher_impl final : slot_producer<attached, pubsub_ring> {

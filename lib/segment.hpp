@@ -14,6 +14,7 @@
 #include "fence.hpp"
 #include "layout.hpp"
 #include "shmq/options.hpp"
+#include "shmq/segment.hpp"
 #include "shmq/status.hpp"
 
 namespace shmq::detail {
@@ -70,7 +71,8 @@ template <class Init>
 attached_segment attach_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
                                 const endpoint_options& options, Init&& init) {
   enable_light_fences();
-  if (options.open != open_mode::open) {
+  bool replaced = false;
+  while (options.open != open_mode::open) {
     try {
       segment s = segment::create(name, kind, geometry, options.mode);
       init(s);
@@ -79,6 +81,9 @@ attached_segment attach_segment(std::string_view name, channel_kind kind, segmen
     } catch (const error& e) {
       if (options.open == open_mode::create || e.code() != errc::already_exists) throw;
     }
+    if (options.if_stale != stale_segment::replace || replaced || !inspect_segment(name).stale) break;
+    remove_segment(name);  // and create it afresh
+    replaced = true;
   }
   return {segment::open(name, kind, options.open_timeout), false};
 }

@@ -4,7 +4,7 @@
 //
 // Ring provides try_claim(size, ticket), publish(ticket, size, skip) and has_room().
 // Attached provides seg, control (closed, data_ready, space_ready) and geometry
-// (payload(ticket), max_payload).
+// (payload(ticket), max_payload); reap_dead(const Attached&) frees what dead readers hold.
 #pragma once
 
 #include <atomic>
@@ -57,6 +57,9 @@ struct slot_producer : loan_owner {
     loan_out = false;
   }
   void close() noexcept { close_stream(*channel.control); }
+  // Called every liveness_interval while waiting for room (found by argument-dependent
+  // lookup next to Attached).
+  void reap_dead_readers() noexcept { reap_dead(channel); }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 

@@ -135,6 +135,8 @@ struct spsc_producer_impl final : loan_owner {
   // Nothing was published: the claimed bytes are simply claimed again next time.
   void abort_loan(std::uint64_t) noexcept override { loan_out = false; }
   void close() noexcept { close_stream(*channel.control); }
+  // The one consumer's unread messages must survive it: nothing to free.
+  void reap_dead_readers() noexcept {}
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 

@@ -109,6 +109,39 @@ TEST_CASE("pubsub: a subscriber learns its publisher died") {
   CHECK(s.read().status() == status::producer_gone);
 }
 
+TEST_CASE("pubsub block: a subscriber killed while the publisher waits stops holding it back") {
+  segment_guard seg("dead-subscriber");
+  pubsub_options o;
+  o.slots = 4;
+  o.max_message_size = 64;
+  o.liveness_interval = 10ms;
+  publisher pub(seg.name(), o);
+  subscriber live(seg.name(), o);
+  peer_pipe go;
+  child_process reader([&](child_process& self) {
+    go.keep_read();
+    subscriber never_reads(seg.name(), o);
+    self.notify('s');
+    char c = 0;  // wait for the parent's word, then die holding everything back
+    go.receive(c);
+    ::raise(SIGKILL);
+    return 1;
+  });
+  go.keep_write();
+  REQUIRE(reader.wait_notice() == 's');
+  for (std::uint64_t seq = 0; seq < 4; ++seq) {
+    REQUIRE(pub.try_push(make_message(seq, 32)) == status::ok);
+    expect_messages(live, seq, seq + 1);
+  }
+  CHECK(pub.try_push(make_message(4, 32)) == status::full);  // the other subscriber read nothing
+  REQUIRE(go.send('k'));
+  CHECK(reader.wait() == 128 + SIGKILL);
+  // Waiting, the publisher finds the dead subscriber within liveness_interval and goes on.
+  CHECK(pub.push_for(make_message(4, 32), 10s) == status::ok);
+  expect_messages(live, 4, 5);
+  CHECK(inspect_segment(seg.name()).participants.size() == 2);  // the dead one is gone
+}
+
 TEST_CASE("stale segments: listed with their dead participants, and removed") {
   segment_guard dead_one("stale-dead"), live_one("stale-live"), idle_one("stale-idle");
   channel_options o;
@@ -140,6 +173,25 @@ TEST_CASE("stale segments: listed with their dead participants, and removed") {
   CHECK_FALSE(segment_exists(dead_one.name()));
   CHECK(segment_exists(live_one.name()));
   CHECK(segment_exists(idle_one.name()));
+}
+
+TEST_CASE("open_or_create over a stale segment: recover keeps its messages, replace starts afresh") {
+  segment_guard seg("stale-reopen");
+  channel_options o;
+  child_process dying([&](child_process&) { return send_then_die<spsc_producer>(seg.name(), o, 3); });
+  CHECK(dying.wait() == 128 + SIGKILL);
+  REQUIRE(inspect_segment(seg.name()).stale);
+
+  SUBCASE("recover (the default)") {
+    spsc_consumer c(seg.name(), o);
+    expect_messages(c, 0, 3);
+  }
+  SUBCASE("replace") {
+    o.if_stale = stale_segment::replace;
+    spsc_consumer c(seg.name(), o);
+    CHECK(c.try_read().status() == status::empty);
+    CHECK_FALSE(inspect_segment(seg.name()).stale);
+  }
 }
 
 TEST_CASE("inspect: not a shmq segment is a problem, not a crash") {

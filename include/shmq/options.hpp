@@ -17,9 +17,18 @@ enum class open_mode {
 // liveness_interval; try_ calls never check (no syscall on that path).
 enum class when_producer_gone { wait, report };
 
+// What open_or_create does when the name holds a stale segment (some participant died
+// without detaching and none is alive, see shmq::inspect_segment):
+//   recover  open it as it is: committed messages are kept, dead participants' places
+//            are taken over, a dead producer's half-written record is skipped;
+//   replace  remove it and create a fresh, empty channel.
+// Replace is meant for a process that restarts alone; two doing it at once may race.
+enum class stale_segment { recover, replace };
+
 struct endpoint_options {
   unsigned mode = 0600;  // permission bits of a segment this endpoint creates
   open_mode open = open_mode::open_or_create;
+  stale_segment if_stale = stale_segment::recover;
   std::chrono::milliseconds open_timeout{1000};  // wait for a creator that is mid-setup
   std::chrono::nanoseconds spin{std::chrono::microseconds(50)};  // spin before sleeping
   shmq::when_producer_gone when_producer_gone = when_producer_gone::wait;
