@@ -139,7 +139,7 @@ void segment::prefault() const noexcept {
 }
 
 segment segment::create(std::string_view name, channel_kind kind, segment_geometry geometry,
-                        unsigned mode) {
+                        unsigned mode, long group) {
   std::string os = os_name(name);
   const std::uint64_t control_offset = round_up(sizeof(segment_header), block_alignment);
   const std::uint64_t data_offset = round_up(control_offset + geometry.control_size, block_alignment);
@@ -152,6 +152,13 @@ segment segment::create(std::string_view name, channel_kind kind, segment_geomet
                                     bip::permissions(mode & 07777));
   } catch (const bip::interprocess_exception& ex) {
     fail_os(ex, std::string(name), "creating it");
+  }
+  // Before anyone can use it: a group the creator may not give is a clear error.
+  if (group >= 0 && ::fchown(shm.get_mapping_handle().handle, static_cast<uid_t>(-1), static_cast<gid_t>(group)) != 0) {
+    const int err = errno;
+    bip::shared_memory_object::remove(os.c_str());
+    fail(err == EPERM ? errc::permission_denied : errc::system_error, std::string(name),
+         "cannot give it group " + std::to_string(group) + ": " + std::strerror(err));
   }
   try {
     shm.truncate(static_cast<bip::offset_t>(total));

@@ -32,7 +32,7 @@ class segment {
   // state = initializing. The caller sets up the control block, then calls mark_ready().
   // Throws errc::already_exists if the name is taken.
   static segment create(std::string_view name, channel_kind kind, segment_geometry geometry,
-                        unsigned mode);
+                        unsigned mode, long group);
 
   // Opens and validates the header: magic, version, ABI fingerprint, kind, sizes and
   // offsets. Waits up to `timeout` for a creator that is still setting it up.
@@ -74,7 +74,7 @@ attached_segment attach_segment(std::string_view name, channel_kind kind, segmen
   bool replaced = false;
   while (options.open != open_mode::open) {
     try {
-      segment s = segment::create(name, kind, geometry, options.mode);
+      segment s = segment::create(name, kind, geometry, options.mode, options.group);
       init(s);
       s.mark_ready();
       return {std::move(s), true};

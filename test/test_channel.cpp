@@ -628,6 +628,15 @@ TEST_CASE("segment_permissions") {
     spsc_consumer c(seg.name(), o);
     CHECK(mode_of(seg) == 0640);
   }
+  SUBCASE("group set at creation") {
+    segment_guard seg("perm_group");
+    channel_options o = small_ring();
+    o.mode = 0660;
+    o.group = 65534;  // nogroup: any gid root may give
+    spsc_producer p(seg.name(), o);
+    CHECK(mode_of(seg) == 0660);
+    CHECK(st.st_gid == 65534u);
+  }
   SUBCASE("custom 0666 under umask 022") {
     ::umask(022);
     segment_guard seg("perm_wide");

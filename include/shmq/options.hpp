@@ -27,6 +27,7 @@ enum class stale_segment { recover, replace };
 
 struct endpoint_options {
   unsigned mode = 0600;  // permission bits of a segment this endpoint creates
+  long group = -1;       // group id to give a segment this endpoint creates; -1: the creator's
   open_mode open = open_mode::open_or_create;
   stale_segment if_stale = stale_segment::recover;
   std::chrono::milliseconds open_timeout{1000};  // wait for a creator that is mid-setup
