@@ -70,10 +70,6 @@ bool holder_died(int fd, std::uint64_t lock, const std::atomic<std::uint32_t>& p
   return pid.load(std::memory_order_acquire) != 0 && !held_elsewhere(fd, lock);
 }
 
-bool holder_alive(int fd, std::uint64_t lock, const std::atomic<std::uint32_t>& pid) noexcept {
-  return pid.load(std::memory_order_acquire) != 0 && held_elsewhere(fd, lock);
-}
-
 bool all_died(int fd, std::uint64_t first_lock, std::span<std::atomic<std::uint32_t>> pids) noexcept {
   bool died = false;
   for (std::size_t i = 0; i < pids.size(); ++i) {

@@ -35,7 +35,6 @@ void release_slot(int fd, std::uint64_t lock, std::atomic<std::uint32_t>& pid) n
 // A slot whose pid is set but whose lock nobody holds belonged to a process that died
 // without detaching.
 bool holder_died(int fd, std::uint64_t lock, const std::atomic<std::uint32_t>& pid) noexcept;
-bool holder_alive(int fd, std::uint64_t lock, const std::atomic<std::uint32_t>& pid) noexcept;
 
 // Some holder of `pids` (locks first_lock, ...) died and none is alive.
 bool all_died(int fd, std::uint64_t first_lock, std::span<std::atomic<std::uint32_t>> pids) noexcept;
