@@ -19,6 +19,9 @@ struct consumer_base : view_owner {
   bool view_out = false;
   bool broken = false;  // corrupt once, corrupt for good: the segment is not trusted again
   bool kept = false;    // the last message taken is handed out again (pop into a small buffer)
+  bool redelivering = false;      // take() sets it: the message it took is a redelivery
+  bool last_redelivered = false;  // ... for the last message handed out
+  std::uint64_t redeliveries = 0;
   std::uint64_t last_ticket = 0, last_size = 0;
   const std::byte* last_payload = nullptr;
 
@@ -34,6 +37,7 @@ struct consumer_base : view_owner {
     }
     if (broken) return status::corrupt;
     Derived& self = static_cast<Derived&>(*this);
+    redelivering = false;
     status s = self.take(payload, size, ticket, missed);
     // closed is stored after the closing producer's commits: acquiring it makes them
     // visible to the second look.
@@ -42,7 +46,11 @@ struct consumer_base : view_owner {
       if (s == status::empty) s = status::closed;
     }
     broken = s == status::corrupt;
-    if (s == status::ok) last_payload = payload, last_size = size, last_ticket = ticket;
+    if (s == status::ok) {
+      last_payload = payload, last_size = size, last_ticket = ticket;
+      last_redelivered = redelivering;
+      redeliveries += redelivering;
+    }
     return s;
   }
   bool has_message() const noexcept {

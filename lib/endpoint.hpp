@@ -166,7 +166,7 @@ view basic_consumer<Impl>::read_until(time_point deadline) {
       });
   if (s != status::ok) return detail::access::failed_view(s);
   c.view_out = true;
-  return detail::access::make_view(&c, ticket, payload, size, missed);
+  return detail::access::make_view(&c, ticket, payload, size, missed, c.last_redelivered);
 }
 
 template <class Impl>
@@ -178,11 +178,11 @@ pop_result basic_consumer<Impl>::pop_until(std::span<std::byte> buffer, time_poi
     if (!v) return {v.status(), 0, missed};
     if (v.size() > buffer.size()) {
       detail::access::keep(v, *impl_);
-      return {status::too_large, v.size(), missed};
+      return {status::too_large, v.size(), missed, v.redelivered()};
     }
     if (v.size() != 0) std::memcpy(buffer.data(), v.data().data(), v.size());
     // A copy torn by an overwriting publisher is dropped; release counts it as missed.
-    if (v.intact()) return {status::ok, v.size(), missed};
+    if (v.intact()) return {status::ok, v.size(), missed, v.redelivered()};
   }
 }
 
@@ -204,5 +204,7 @@ template <class Impl>
 pop_result basic_consumer<Impl>::pop(std::span<std::byte> b) { return pop_until(b, detail::forever); }
 template <class Impl>
 std::size_t basic_consumer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
+template <class Impl>
+std::uint64_t basic_consumer<Impl>::redeliveries() const noexcept { return impl_->redeliveries; }
 
 }  // namespace shmq

@@ -67,6 +67,8 @@ class basic_consumer {
   [[nodiscard]] pop_result pop(std::span<std::byte> buffer);
 
   std::size_t max_message_size() const noexcept;
+  // Messages this consumer received with view::redelivered() set.
+  std::uint64_t redeliveries() const noexcept;
 
  protected:
   explicit basic_consumer(std::unique_ptr<Impl> impl) noexcept;

@@ -87,6 +87,7 @@ class view {
       data_ = o.data_;
       size_ = o.size_;
       missed_ = o.missed_;
+      redelivered_ = o.redelivered_;
       status_ = std::exchange(o.status_, status::empty);
     }
     return *this;
@@ -101,6 +102,11 @@ class view {
   // Messages this reader lost just before this one (publish/subscribe with the
   // overwrite policy only; always 0 elsewhere).
   std::uint64_t missed() const noexcept { return missed_; }
+
+  // At-least-once delivery: true if a consumer that died holding this message may have
+  // seen it already (it was taken but never released). Counted by the consumer's
+  // redeliveries().
+  bool redelivered() const noexcept { return redelivered_; }
 
   // Under the overwrite policy a publisher may reuse the slot while it is being read.
   // Check intact() after using data(): false means the bytes were overwritten and must
@@ -120,6 +126,7 @@ class view {
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   std::uint64_t missed_ = 0;
+  bool redelivered_ = false;
   shmq::status status_ = status::empty;
 };
 
@@ -127,6 +134,7 @@ struct pop_result {
   shmq::status status;
   std::size_t size;         // bytes of the message; with status::too_large, the size needed
   std::uint64_t missed = 0;  // as view::missed()
+  bool redelivered = false;  // as view::redelivered()
 };
 
 namespace detail {
@@ -146,13 +154,14 @@ struct access {
     return l;
   }
   static shmq::view make_view(view_owner* owner, std::uint64_t ticket, const std::byte* data,
-                              std::size_t size, std::uint64_t missed) noexcept {
+                              std::size_t size, std::uint64_t missed, bool redelivered) noexcept {
     shmq::view v;
     v.owner_ = owner;
     v.ticket_ = ticket;
     v.data_ = data;
     v.size_ = size;
     v.missed_ = missed;
+    v.redelivered_ = redelivered;
     v.status_ = status::ok;
     return v;
   }
