@@ -1,0 +1,791 @@
+// Fault injection: producers and consumers of every pattern run in forked processes
+// while the harness kills random ones with SIGKILL at random moments and starts
+// replacements. At the end it checks that every committed message reached every
+// consumer group, that the only duplicates are counted redeliveries, and that no group
+// and no producer went without progress for longer than the recovery bound.
+//
+// Patterns: SPSC (1 producer, 1 consumer), the MPMC work queue (2 producers, 2 competing
+// consumers), and publish/subscribe under the block policy (2 publishers, 2 named groups
+// of 2 members).
+//
+// Environment:
+//   SHMQ_FAULT_KILLS           kills per pattern (default 110: over 300 for the suite)
+//   SHMQ_FAULT_SECONDS         soak: kill for this many seconds per pattern instead
+//   SHMQ_FAULT_BOUND_MS        recovery bound (default 1000; 3000 in sanitizer builds)
+//   SHMQ_FAULT_KILL_GAP_MS     the most time between two kills (default 60)
+//   SHMQ_FAULT_ROUND_MESSAGES  message ids per round (default 2000000); a pattern runs
+//                              rounds on fresh channels until its kills are done
+//   SHMQ_FAULT_SEED            seed of the kill schedule (default: random, printed)
+//
+// The ledger. Every message is stamped with an id from a shared counter. Producers mark
+// an id committed after commit(); consumers count each delivery per group, and count a
+// redelivery (view::redelivered()) before counting the delivery, so a kill between the
+// two can only over-count redeliveries, never hide a duplicate. A producer killed
+// between commit() and marking leaves a message that is delivered but unmarked: at
+// most one per producer kill.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdarg>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/mman.h>
+#include <time.h>
+
+#include "shmq/mpmc.hpp"
+#include "shmq/pubsub.hpp"
+#include "test_support.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SHMQ_FAULT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SHMQ_FAULT_SANITIZED 1
+#endif
+#endif
+
+namespace shmq::test {
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+#ifdef SHMQ_FAULT_SANITIZED
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+
+// ---- settings ----
+
+struct settings {
+  std::uint64_t kills;      // per pattern, when not soaking
+  milliseconds soak;        // 0: run until `kills`
+  milliseconds bound;       // recovery bound
+  milliseconds kill_gap;    // kills come a random 0..kill_gap apart
+  std::uint64_t round_messages;
+  std::uint64_t seed;
+};
+
+settings settings_from_env() {
+  settings s{};
+  s.kills = env_count("SHMQ_FAULT_KILLS", 110);
+  s.soak = milliseconds(1000 * env_count("SHMQ_FAULT_SECONDS", 0));
+  s.bound = milliseconds(env_count("SHMQ_FAULT_BOUND_MS", sanitized ? 3000 : 1000));
+  s.kill_gap = milliseconds(env_count("SHMQ_FAULT_KILL_GAP_MS", 60));
+  s.round_messages = env_count("SHMQ_FAULT_ROUND_MESSAGES", 2'000'000);
+  s.seed = env_count("SHMQ_FAULT_SEED", std::random_device{}());
+  return s;
+}
+
+// How long the harness waits for the end of a round: long enough for a sound library
+// under a sanitizer, short enough that a stalled one fails in seconds.
+milliseconds finish_timeout(const settings& s) { return std::max(milliseconds(5000), 5 * s.bound); }
+
+// ---- the ledger ----
+
+constexpr std::size_t max_groups = 2;
+constexpr std::size_t max_children = 8;
+
+struct ledger_header {
+  std::atomic<std::uint64_t> next_id;
+  std::atomic<std::uint64_t> committed_total;
+  std::atomic<std::uint32_t> stop_producing;  // take no new ids
+  std::atomic<std::uint32_t> stop;            // everyone leaves
+  std::atomic<std::uint32_t> ready[max_children];  // the child attached its endpoint
+  std::atomic<std::uint64_t> deliveries[max_groups];  // duplicates included
+  std::atomic<std::uint64_t> redelivered[max_groups];
+  std::atomic<std::uint64_t> errors;
+  std::atomic<std::uint32_t> error_claimed;
+  char error_text[512];  // the first error a child reported
+};
+
+// Shared by the harness and every child it forks: an anonymous MAP_SHARED mapping made
+// before forking, so the parent reads what a killed child wrote.
+class ledger {
+ public:
+  ledger(std::uint64_t capacity, std::size_t groups) : capacity_(capacity), groups_(groups) {
+    bytes_ = sizeof(ledger_header) + capacity * (1 + groups * sizeof(std::atomic<std::uint16_t>));
+    void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(p != MAP_FAILED);
+    header_ = static_cast<ledger_header*>(p);  // zero-filled by the kernel
+    auto* counts = reinterpret_cast<std::byte*>(header_ + 1);
+    delivered_ = reinterpret_cast<std::atomic<std::uint16_t>*>(counts);
+    committed_ = reinterpret_cast<std::atomic<std::uint8_t>*>(counts + capacity * groups * 2);
+  }
+  ~ledger() { ::munmap(header_, bytes_); }
+  ledger(const ledger&) = delete;
+  ledger& operator=(const ledger&) = delete;
+
+  std::uint64_t capacity() const noexcept { return capacity_; }
+  std::size_t groups() const noexcept { return groups_; }
+  ledger_header& header() const noexcept { return *header_; }
+
+  // ---- in children ----
+  std::uint64_t take_id() noexcept { return header_->next_id.fetch_add(1, std::memory_order_relaxed); }
+  void mark_committed(std::uint64_t id) noexcept {
+    committed_[id].store(1, std::memory_order_relaxed);
+    header_->committed_total.fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_redelivery(std::size_t g) noexcept { header_->redelivered[g].fetch_add(1, std::memory_order_relaxed); }
+  void deliver(std::size_t g, std::uint64_t id) noexcept {
+    delivered_[g * capacity_ + id].fetch_add(1, std::memory_order_relaxed);
+    header_->deliveries[g].fetch_add(1, std::memory_order_relaxed);
+  }
+  void mark_ready(std::size_t slot) noexcept { header_->ready[slot].store(1, std::memory_order_release); }
+  bool stop_producing() const noexcept { return header_->stop_producing.load(std::memory_order_acquire) != 0; }
+  bool stopping() const noexcept { return header_->stop.load(std::memory_order_acquire) != 0; }
+
+  // Counts an error; the first one's text is kept for the report.
+  void report(const char* format, ...) noexcept __attribute__((format(printf, 2, 3))) {
+    header_->errors.fetch_add(1, std::memory_order_relaxed);
+    if (header_->error_claimed.exchange(1) != 0) return;
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(header_->error_text, sizeof header_->error_text, format, args);
+    va_end(args);
+  }
+
+  // ---- in the parent ----
+  bool ready(std::size_t slot) const noexcept { return header_->ready[slot].load(std::memory_order_acquire) != 0; }
+  void clear_ready(std::size_t slot) noexcept { header_->ready[slot].store(0, std::memory_order_release); }
+  bool committed(std::uint64_t id) const noexcept { return committed_[id].load(std::memory_order_relaxed) != 0; }
+  std::uint32_t delivered(std::size_t g, std::uint64_t id) const noexcept {
+    return delivered_[g * capacity_ + id].load(std::memory_order_relaxed);
+  }
+  // Ids handed out so far that fit the ledger.
+  std::uint64_t end() const noexcept {
+    return std::min(header_->next_id.load(std::memory_order_relaxed), capacity_);
+  }
+  std::string error_text() const { return header_->error_claimed.load() != 0 ? header_->error_text : ""; }
+
+ private:
+  std::uint64_t capacity_;
+  std::size_t groups_;
+  std::size_t bytes_ = 0;
+  ledger_header* header_ = nullptr;
+  std::atomic<std::uint16_t>* delivered_ = nullptr;
+  std::atomic<std::uint8_t>* committed_ = nullptr;
+};
+
+// ---- the children ----
+
+// How long one wait in a child lasts before it looks at the ledger's stop flags again.
+constexpr auto poll_timeout = 20ms;
+
+// The size of message `id`: a function of the id, so a consumer detects truncation.
+std::size_t message_size(std::uint64_t id, std::size_t max) noexcept {
+  return stream_message_size(0xfa17, id, stamped::header_size, max, max);
+}
+
+// Holds a loan or a view a little longer for one message in eight: widens the windows
+// a kill must hit (between loan and commit, between read and release). Work, not a wait.
+void dawdle(std::uint64_t id) noexcept {
+  const std::uint64_t r = stamped::mix(id ^ 0xd1e);
+  if ((r & 7) != 0) return;
+  const auto until = clock_type::now() + std::chrono::microseconds((r >> 3) % 50);
+  while (clock_type::now() < until) {
+  }
+}
+
+template <class Make>
+int run_producer(ledger& led, std::size_t slot, Make&& make) {
+  auto producer = make();
+  led.mark_ready(slot);
+  const std::size_t max = producer.max_message_size();
+  while (!led.stop_producing()) {
+    const std::uint64_t id = led.take_id();
+    if (id >= led.capacity()) return 0;  // the round's ids are used up
+    const std::size_t size = message_size(id, max);
+    loan l = producer.loan_for(size, poll_timeout);
+    while (l.status() == status::timed_out && !led.stopping()) l = producer.loan_for(size, poll_timeout);
+    if (led.stopping()) return 0;  // given up: id stays a hole, never committed
+    if (!l) {
+      led.report("producer %d: loan of %zu bytes: %s", ::getpid(), size, to_string(l.status()));
+      return 2;
+    }
+    stamped::fill(l.data(), id);
+    dawdle(id);
+    l.commit();
+    led.mark_committed(id);
+  }
+  return 0;
+}
+
+// Checks one received message and counts it; false (and an error reported) if it is
+// not a message some producer wrote.
+bool take_delivery(ledger& led, std::size_t group, const view& v, std::size_t max) {
+  std::uint64_t id = 0;
+  if (stamped::check(v.data(), id) != stamped::verdict::ok) {
+    led.report("group %zu: message of %zu bytes with a bad stamp", group, v.size());
+    return false;
+  }
+  if (id >= led.capacity() || v.size() != message_size(id, max)) {
+    led.report("group %zu: message id %llu has %zu bytes", group, static_cast<unsigned long long>(id),
+               v.size());
+    return false;
+  }
+  if (v.redelivered()) led.count_redelivery(group);  // first: see the ledger comment above
+  led.deliver(group, id);
+  dawdle(id);
+  return true;
+}
+
+template <class Make>
+int run_consumer(ledger& led, std::size_t slot, std::size_t group, Make&& make) {
+  auto consumer = make();
+  led.mark_ready(slot);
+  const std::size_t max = consumer.max_message_size();
+  while (!led.stopping()) {
+    view v = consumer.read_for(poll_timeout);
+    if (v.status() == status::timed_out) continue;
+    if (!v) {
+      led.report("group %zu consumer %d: read: %s", group, ::getpid(), to_string(v.status()));
+      return 3;
+    }
+    if (!take_delivery(led, group, v, max)) return 4;
+  }
+  return 0;
+}
+
+// ---- the patterns ----
+
+struct participant_plan {
+  std::string label;
+  bool producer = false;
+  std::size_t group = 0;   // consumers: the ledger group
+  int sibling = -1;        // a group member that must be up before this one may be killed
+  std::function<int(ledger&, std::size_t slot)> body;
+};
+
+struct pattern_plan {
+  std::size_t groups = 1;
+  std::vector<participant_plan> participants;
+  std::function<void()> create;  // creates the channel in the parent, then detaches
+};
+
+template <class Producer, class Options>
+participant_plan producer_plan(std::string label, const std::string& name, const Options& o) {
+  participant_plan p;
+  p.label = std::move(label);
+  p.producer = true;
+  p.body = [name, o](ledger& led, std::size_t slot) {
+    return run_producer(led, slot, [&] { return Producer(name, o); });
+  };
+  return p;
+}
+
+template <class Consumer, class Options>
+participant_plan consumer_plan(std::string label, std::size_t group, const std::string& name, const Options& o) {
+  participant_plan p;
+  p.label = std::move(label);
+  p.group = group;
+  p.body = [name, o, group](ledger& led, std::size_t slot) {
+    return run_consumer(led, slot, group, [&] { return Consumer(name, o); });
+  };
+  return p;
+}
+
+pattern_plan spsc_plan(const std::string& name) {
+  channel_options o;
+  o.capacity = 8u << 10;  // small: the ring fills and both sides wait on each other
+  o.max_message_size = 1024;
+  pattern_plan plan;
+  plan.participants.push_back(producer_plan<spsc_producer>("producer", name, o));
+  plan.participants.push_back(consumer_plan<spsc_consumer>("consumer", 0, name, o));
+  plan.create = [name, o] { spsc_consumer c(name, o); };
+  return plan;
+}
+
+pattern_plan queue_plan(const std::string& name) {
+  mpmc_options o;
+  o.slots = 64;
+  o.max_message_size = 256;
+  pattern_plan plan;
+  for (int i = 0; i < 2; ++i)
+    plan.participants.push_back(producer_plan<mpmc_producer>("producer " + std::to_string(i), name, o));
+  for (int i = 0; i < 2; ++i)
+    plan.participants.push_back(consumer_plan<mpmc_consumer>("consumer " + std::to_string(i), 0, name, o));
+  plan.create = [name, o] { mpmc_consumer c(name, o); };
+  return plan;
+}
+
+// Named groups only: a private subscription dies with its subscriber by design. A group
+// whose last member died stops holding publishers back (it may be lapped), so the
+// harness never kills a member unless its sibling is up.
+pattern_plan pubsub_plan(const std::string& name) {
+  pubsub_options o;
+  o.slots = 32;
+  o.max_message_size = 256;
+  o.policy = overflow_policy::block;
+  o.max_subscribers = 8;
+  o.max_groups = 4;
+  pattern_plan plan;
+  plan.groups = 2;
+  for (std::size_t g = 0; g < 2; ++g)
+    for (int m = 0; m < 2; ++m) {
+      participant_plan p;
+      p.label = "group g" + std::to_string(g) + " member " + std::to_string(m);
+      p.group = g;
+      p.sibling = static_cast<int>(plan.participants.size()) + (m == 0 ? 1 : -1);
+      subscription how;
+      how.group = g == 0 ? "g0" : "g1";
+      p.body = [name, o, g, how](ledger& led, std::size_t slot) {
+        return run_consumer(led, slot, g, [&] { return subscriber(name, o, how); });
+      };
+      plan.participants.push_back(std::move(p));
+    }
+  for (int i = 0; i < 2; ++i)
+    plan.participants.push_back(producer_plan<publisher>("publisher " + std::to_string(i), name, o));
+  plan.create = [name, o] { publisher p(name, o); };
+  return plan;
+}
+
+// ---- watching progress from the parent ----
+
+// How long something went without progress while progress was due. Sampling, not
+// synchronization: the children never wait for the parent.
+class stall_timer {
+ public:
+  // True when this sample starts a stall: no progress for longer than `bound`.
+  bool update(std::uint64_t progress, bool due, clock_type::time_point now, milliseconds bound) {
+    if (progress != last_ || !due) {
+      last_ = progress;
+      since_ = now;
+      flagged_ = false;
+      return false;
+    }
+    const auto gap = now - since_;
+    max_gap_ = std::max(max_gap_, gap);
+    if (gap <= bound || flagged_) return false;
+    flagged_ = true;
+    return true;
+  }
+  milliseconds max_gap() const { return std::chrono::duration_cast<milliseconds>(max_gap_); }
+
+ private:
+  std::uint64_t last_ = ~std::uint64_t{0};
+  clock_type::time_point since_{};
+  clock_type::duration max_gap_{};
+  bool flagged_ = false;
+};
+
+// Whether a group has a committed message it has not received. Keeps a frontier below
+// which every id is delivered or set aside: ids not (yet) marked committed are holes
+// or in flight, and are looked at again on each sample.
+class backlog_watch {
+ public:
+  bool pending(const ledger& led, std::size_t g) {
+    bool any = false;
+    std::erase_if(set_aside_, [&](std::uint64_t id) {
+      if (led.delivered(g, id) != 0) return true;
+      any |= led.committed(id);
+      return false;
+    });
+    for (const std::uint64_t end = led.end(); frontier_ < end; ++frontier_) {
+      if (led.delivered(g, frontier_) != 0) continue;
+      if (led.committed(frontier_)) return true;
+      set_aside_.push_back(frontier_);
+    }
+    return any;
+  }
+
+ private:
+  std::uint64_t frontier_ = 0;
+  std::vector<std::uint64_t> set_aside_;
+};
+
+// ---- one round: a fresh channel, children, kills, and the checks ----
+
+struct round_result {
+  std::uint64_t kills = 0, producer_kills = 0;
+  std::uint64_t consumer_kills[max_groups] = {};
+  std::uint64_t committed = 0, deliveries = 0, redelivered = 0, duplicates = 0;
+  milliseconds consumer_gap{}, producer_gap{};
+  std::vector<std::string> problems;
+};
+
+class fault_round {
+ public:
+  fault_round(const pattern_plan& plan, const settings& s, std::mt19937_64& rng)
+      : plan_(plan), settings_(s), rng_(rng), led_(s.round_messages, plan.groups),
+        children_(plan.participants.size()), groups_(plan.groups) {
+    REQUIRE(plan.participants.size() <= max_children);
+  }
+  ~fault_round() { kill_all(); }
+  fault_round(const fault_round&) = delete;
+  fault_round& operator=(const fault_round&) = delete;
+
+  round_result run(std::uint64_t kill_goal, clock_type::time_point soak_end) {
+    start();
+    if (!failed()) kill_phase(kill_goal, soak_end);
+    finish();
+    verify();
+    return std::move(result_);
+  }
+
+ private:
+  struct child {
+    pid_t pid = -1;
+    bool done = false;  // left on its own: a producer out of ids, or anyone after stop
+  };
+  struct group_state {
+    backlog_watch backlog;
+    stall_timer timer;
+  };
+
+  const participant_plan& plan_of(std::size_t i) const { return plan_.participants[i]; }
+  bool failed() const { return !result_.problems.empty(); }
+  void problem(const std::string& what) { result_.problems.push_back(what); }
+  bool running(std::size_t i) const { return children_[i].pid > 0; }
+
+  // ---- children ----
+
+  void spawn(std::size_t i) {
+    led_.clear_ready(i);
+    const pid_t parent = ::getpid();
+    std::fflush(nullptr);  // nothing buffered in the parent may be written twice
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a dying harness leaves no orphans
+      if (::getppid() != parent) ::_exit(120);
+      ::_exit(run_child(i));
+    }
+    REQUIRE(pid > 0);
+    children_[i] = child{pid, false};
+  }
+
+  int run_child(std::size_t i) noexcept {
+    try {
+      return plan_of(i).body(led_, i);
+    } catch (const std::exception& e) {
+      led_.report("%s (pid %d): exception: %s", plan_of(i).label.c_str(), ::getpid(), e.what());
+    } catch (...) {
+      led_.report("%s: unknown exception", plan_of(i).label.c_str());
+    }
+    return 122;
+  }
+
+  static std::string describe_exit(int st) {
+    if (WIFEXITED(st)) return "exited with code " + std::to_string(WEXITSTATUS(st));
+    if (WIFSIGNALED(st)) return std::string("died of signal ") + ::strsignal(WTERMSIG(st));
+    return "ended oddly";
+  }
+
+  // A child ended without being killed by the harness.
+  void ended(std::size_t i, int st) {
+    children_[i].pid = -1;
+    const bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (clean && (plan_of(i).producer || led_.stopping())) {
+      children_[i].done = true;
+      return;
+    }
+    std::string what = plan_of(i).label + " " + (clean ? "left before the end" : describe_exit(st));
+    if (const std::string e = led_.error_text(); !e.empty()) what += " (first error: " + e + ")";
+    problem(what);
+  }
+
+  void reap_ended() {
+    for (;;) {
+      int st = 0;
+      const pid_t pid = ::waitpid(-1, &st, WNOHANG);
+      if (pid <= 0) return;
+      for (std::size_t i = 0; i < children_.size(); ++i)
+        if (children_[i].pid == pid) ended(i, st);
+    }
+  }
+
+  void kill_and_restart(std::size_t i) {
+    const pid_t pid = children_[i].pid;
+    ::kill(pid, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {  // it ended just before the kill
+      ended(i, st);
+      return;
+    }
+    ++result_.kills;
+    if (plan_of(i).producer)
+      ++result_.producer_kills;
+    else
+      ++result_.consumer_kills[plan_of(i).group];
+    spawn(i);
+  }
+
+  void kill_all() noexcept {
+    for (child& c : children_)
+      if (c.pid > 0) {
+        ::kill(c.pid, SIGKILL);
+        int st = 0;
+        while (::waitpid(c.pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        c.pid = -1;
+      }
+  }
+
+  // ---- watching ----
+
+  bool group_has_ready_member(std::size_t g) const {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (!plan_of(i).producer && plan_of(i).group == g && running(i) && led_.ready(i)) return true;
+    return false;
+  }
+
+  bool every_group_ready() const {
+    for (std::size_t g = 0; g < plan_.groups; ++g)
+      if (!group_has_ready_member(g)) return false;
+    return true;
+  }
+
+  bool producer_running() const {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (plan_of(i).producer && running(i)) return true;
+    return false;
+  }
+
+  bool producer_ready() const {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (plan_of(i).producer && running(i) && led_.ready(i)) return true;
+    return false;
+  }
+
+  // One look at the ledger: a group with a committed message waiting and a member up
+  // must receive something within the bound; so must producers with every group up.
+  void sample() {
+    reap_ended();
+    const auto now = clock_type::now();
+    for (std::size_t g = 0; g < plan_.groups; ++g) {
+      const bool due = groups_[g].backlog.pending(led_, g) && group_has_ready_member(g);
+      const std::uint64_t got = led_.header().deliveries[g].load(std::memory_order_relaxed);
+      if (groups_[g].timer.update(got, due, now, settings_.bound))
+        problem("group " + std::to_string(g) + " received nothing for " +
+                std::to_string(settings_.bound.count()) + " ms with committed messages waiting (" +
+                std::to_string(got) + " received, " + std::to_string(led_.end()) + " ids taken)");
+    }
+    const bool due = producer_ready() && every_group_ready();
+    const std::uint64_t sent = led_.header().committed_total.load(std::memory_order_relaxed);
+    if (producers_.update(sent, due, now, settings_.bound))
+      problem("producers committed nothing for " + std::to_string(settings_.bound.count()) +
+              " ms while every group had a member up (" + std::to_string(sent) + " committed)");
+  }
+
+  // Samples about every millisecond until `until`, or until `done()`.
+  template <class Done>
+  bool watch_until(clock_type::time_point until, Done&& done) {
+    for (;;) {
+      sample();
+      if (done()) return true;
+      if (clock_type::now() >= until) return false;
+      const timespec pause{0, 1'000'000};
+      ::nanosleep(&pause, nullptr);
+    }
+  }
+
+  // ---- phases ----
+
+  // Consumers first, and up, so that every group exists before the first message.
+  void start() {
+    plan_.create();
+    const auto deadline = clock_type::now() + finish_timeout(settings_);
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (!plan_of(i).producer) spawn(i);
+    if (!watch_until(deadline, [&] { return failed() || every_group_ready(); }))
+      problem("consumers did not attach within " + std::to_string(finish_timeout(settings_).count()) + " ms");
+    if (failed()) return;
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (plan_of(i).producer) spawn(i);
+  }
+
+  // Pub/sub: a member may die only while its sibling is up, so its group never empties.
+  bool may_kill(std::size_t i) const {
+    if (!running(i)) return false;
+    const int s = plan_of(i).sibling;
+    return s < 0 || (running(static_cast<std::size_t>(s)) && led_.ready(static_cast<std::size_t>(s)));
+  }
+
+  std::optional<std::size_t> pick_victim() {
+    std::vector<std::size_t> candidates;
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (may_kill(i)) candidates.push_back(i);
+    if (candidates.empty()) return std::nullopt;
+    return candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(rng_)];
+  }
+
+  void kill_phase(std::uint64_t kill_goal, clock_type::time_point soak_end) {
+    std::uniform_int_distribution<long> gap_us(0, settings_.kill_gap.count() * 1000);
+    while (result_.kills < kill_goal && !failed() && producer_running()) {
+      const auto at = clock_type::now() + std::chrono::microseconds(gap_us(rng_));
+      if (at >= soak_end) break;
+      if (watch_until(at, [&] { return failed(); })) break;
+      if (const auto victim = pick_victim()) kill_and_restart(*victim);
+    }
+  }
+
+  bool all_delivered() {
+    for (std::size_t g = 0; g < plan_.groups; ++g)
+      if (groups_[g].backlog.pending(led_, g)) return false;
+    return true;
+  }
+
+  // No more kills: producers stop taking ids, groups receive what was committed, then
+  // everyone leaves. Each step is bounded; a step that does not end is a failure.
+  void finish() {
+    const auto wait = finish_timeout(settings_);
+    led_.header().stop_producing.store(1, std::memory_order_release);
+    if (!watch_until(clock_type::now() + wait, [&] { return !producer_running(); }))
+      problem("producers still blocked " + std::to_string(wait.count()) + " ms after the last kill");
+    if (!watch_until(clock_type::now() + wait, [&] { return all_delivered(); }))
+      problem("committed messages still undelivered " + std::to_string(wait.count()) + " ms after the last kill");
+    led_.header().stop.store(1, std::memory_order_release);
+    const auto any_running = [&] {
+      for (std::size_t i = 0; i < children_.size(); ++i)
+        if (running(i)) return true;
+      return false;
+    };
+    if (!watch_until(clock_type::now() + wait, [&] { return !any_running(); })) {
+      for (std::size_t i = 0; i < children_.size(); ++i)
+        if (running(i)) problem(plan_of(i).label + " did not leave when told to");
+      kill_all();
+    }
+  }
+
+  // ---- the checks ----
+
+  void verify_group(std::size_t g) {
+    std::uint64_t missing = 0, unmarked = 0, duplicates = 0, first_missing = 0;
+    for (std::uint64_t id = 0; id < led_.end(); ++id) {
+      const std::uint32_t n = led_.delivered(g, id);
+      if (led_.committed(id) && n == 0 && missing++ == 0) first_missing = id;
+      if (!led_.committed(id) && n > 0) ++unmarked;
+      if (n > 1) duplicates += n - 1;
+    }
+    const std::uint64_t redelivered = led_.header().redelivered[g].load();
+    const std::string group = "group " + std::to_string(g) + ": ";
+    if (missing > 0)
+      problem(group + std::to_string(missing) + " committed messages never delivered (first id " +
+              std::to_string(first_missing) + ")");
+    if (duplicates > redelivered)
+      problem(group + std::to_string(duplicates) + " duplicate deliveries but only " +
+              std::to_string(redelivered) + " flagged as redelivered");
+    // Each consumer death leaves at most one message to hand out again.
+    if (redelivered > result_.consumer_kills[g])
+      problem(group + std::to_string(redelivered) + " redeliveries after " +
+              std::to_string(result_.consumer_kills[g]) + " consumer kills");
+    if (unmarked > result_.producer_kills)
+      problem(group + std::to_string(unmarked) + " delivered messages never committed, after " +
+              std::to_string(result_.producer_kills) + " producer kills");
+    result_.duplicates += duplicates;
+    result_.redelivered += redelivered;
+  }
+
+  void verify() {
+    const ledger_header& h = led_.header();
+    if (h.errors.load() != 0)
+      problem(std::to_string(h.errors.load()) + " errors in children, the first: " + led_.error_text());
+    for (std::size_t g = 0; g < plan_.groups; ++g) verify_group(g);
+    result_.committed = h.committed_total.load();
+    for (std::size_t g = 0; g < plan_.groups; ++g) {
+      result_.deliveries += h.deliveries[g].load();
+      result_.consumer_gap = std::max(result_.consumer_gap, groups_[g].timer.max_gap());
+    }
+    result_.producer_gap = producers_.max_gap();
+  }
+
+  const pattern_plan& plan_;
+  const settings& settings_;
+  std::mt19937_64& rng_;
+  ledger led_;
+  std::vector<child> children_;
+  std::vector<group_state> groups_;
+  stall_timer producers_;
+  round_result result_;
+};
+
+// ---- a pattern: rounds until its kills (or soak time) are done ----
+
+struct pattern_result {
+  round_result total;
+  std::uint64_t rounds = 0;
+  milliseconds elapsed{};
+};
+
+void add(round_result& total, round_result&& r) {
+  total.kills += r.kills;
+  total.producer_kills += r.producer_kills;
+  for (std::size_t g = 0; g < max_groups; ++g) total.consumer_kills[g] += r.consumer_kills[g];
+  total.committed += r.committed;
+  total.deliveries += r.deliveries;
+  total.redelivered += r.redelivered;
+  total.duplicates += r.duplicates;
+  total.consumer_gap = std::max(total.consumer_gap, r.consumer_gap);
+  total.producer_gap = std::max(total.producer_gap, r.producer_gap);
+  for (std::string& p : r.problems) total.problems.push_back(std::move(p));
+}
+
+pattern_result run_pattern(const char* kind, pattern_plan (*make_plan)(const std::string&), const settings& s) {
+  std::mt19937_64 rng(s.seed);
+  pattern_result out;
+  const auto start = clock_type::now();
+  const bool soaking = s.soak.count() > 0;
+  const auto soak_end = soaking ? start + s.soak : clock_type::time_point::max();
+  const std::uint64_t goal = soaking ? ~std::uint64_t{0} : s.kills;
+  while (out.total.kills < goal && clock_type::now() < soak_end && out.total.problems.empty()) {
+    segment_guard seg(std::string("fault-") + kind);
+    const pattern_plan plan = make_plan(seg.name());
+    fault_round round(plan, s, rng);
+    round_result r = round.run(goal - out.total.kills, soak_end);
+    ++out.rounds;
+    const bool no_kills = r.kills == 0;
+    add(out.total, std::move(r));
+    if (no_kills && !soaking) {  // a round of ids with no kill: raise SHMQ_FAULT_ROUND_MESSAGES
+      out.total.problems.push_back("a round used all its message ids before its first kill");
+      break;
+    }
+  }
+  out.elapsed = std::chrono::duration_cast<milliseconds>(clock_type::now() - start);
+  return out;
+}
+
+void check_pattern(const char* kind, pattern_plan (*make_plan)(const std::string&)) {
+  const settings s = settings_from_env();
+  const pattern_result r = run_pattern(kind, make_plan, s);
+  const round_result& t = r.total;
+  std::ostringstream summary;
+  summary << kind << ": " << t.kills << " kills (" << t.producer_kills << " producers), " << t.committed
+          << " messages committed, " << t.deliveries << " delivered, " << t.redelivered << " redelivered, "
+          << t.duplicates << " duplicates; longest gap: consumers " << t.consumer_gap.count()
+          << " ms, producers " << t.producer_gap.count() << " ms; " << r.rounds << " rounds in "
+          << r.elapsed.count() << " ms (seed " << s.seed << ", bound " << s.bound.count() << " ms)";
+  MESSAGE(summary.str());
+  const std::string name = kind;
+  for (const std::string& p : t.problems) FAIL_CHECK(name << ": " << p);
+  if (s.soak.count() == 0 && t.problems.empty()) CHECK_MESSAGE(t.kills >= s.kills, name << ": too few kills");
+}
+
+}  // namespace
+
+TEST_SUITE("fault") {
+
+TEST_CASE("fault injection: spsc, random kills of the producer and the consumer") {
+  check_pattern("spsc", spsc_plan);
+}
+
+TEST_CASE("fault injection: mpmc queue, 2 producers and 2 competing consumers") {
+  check_pattern("queue", queue_plan);
+}
+
+TEST_CASE("fault injection: pubsub block, 2 publishers and 2 named groups of 2") {
+  check_pattern("pubsub", pubsub_plan);
+}
+
+}  // TEST_SUITE
+}  // namespace shmq::test
