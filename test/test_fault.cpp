@@ -16,6 +16,7 @@
 //   SHMQ_FAULT_ROUND_MESSAGES  message ids per round (default 2000000); a pattern runs
 //                              rounds on fresh channels until its kills are done
 //   SHMQ_FAULT_SEED            seed of the kill schedule (default: random, printed)
+//   SHMQ_FAULT_VICTIMS         all (default), producers or consumers: who may be killed
 //
 // The ledger. Every message is stamped with an id from a shared counter. Producers mark
 // an id committed after commit(); consumers count each delivery per group, and count a
@@ -73,6 +74,7 @@ struct settings {
   milliseconds kill_gap;    // kills come a random 0..kill_gap apart
   std::uint64_t round_messages;
   std::uint64_t seed;
+  bool kill_producers = true, kill_consumers = true;
 };
 
 settings settings_from_env() {
@@ -83,6 +85,12 @@ settings settings_from_env() {
   s.kill_gap = milliseconds(env_count("SHMQ_FAULT_KILL_GAP_MS", 60));
   s.round_messages = env_count("SHMQ_FAULT_ROUND_MESSAGES", 2'000'000);
   s.seed = env_count("SHMQ_FAULT_SEED", std::random_device{}());
+  const char* victims = std::getenv("SHMQ_FAULT_VICTIMS");
+  const std::string_view v = victims != nullptr ? victims : "all";
+  REQUIRE_MESSAGE((v == "all" || v == "producers" || v == "consumers"),
+                  "SHMQ_FAULT_VICTIMS is all, producers or consumers, not " << v);
+  s.kill_producers = v != "consumers";
+  s.kill_consumers = v != "producers";
   return s;
 }
 
@@ -101,6 +109,8 @@ struct ledger_header {
   std::atomic<std::uint32_t> stop_producing;  // take no new ids
   std::atomic<std::uint32_t> stop;            // everyone leaves
   std::atomic<std::uint32_t> ready[max_children];  // the child attached its endpoint
+  std::atomic<std::uint32_t> waiting[max_children];  // a producer whose loan timed out
+  std::atomic<std::uint64_t> commits[max_children];  // per producer, over its restarts
   std::atomic<std::uint64_t> deliveries[max_groups];  // duplicates included
   std::atomic<std::uint64_t> redelivered[max_groups];
   std::atomic<std::uint64_t> errors;
@@ -131,10 +141,12 @@ class ledger {
 
   // ---- in children ----
   std::uint64_t take_id() noexcept { return header_->next_id.fetch_add(1, std::memory_order_relaxed); }
-  void mark_committed(std::uint64_t id) noexcept {
+  void mark_committed(std::size_t slot, std::uint64_t id) noexcept {
     committed_[id].store(1, std::memory_order_relaxed);
     header_->committed_total.fetch_add(1, std::memory_order_relaxed);
+    header_->commits[slot].fetch_add(1, std::memory_order_relaxed);
   }
+  void set_waiting(std::size_t slot, bool w) noexcept { header_->waiting[slot].store(w, std::memory_order_relaxed); }
   void count_redelivery(std::size_t g) noexcept { header_->redelivered[g].fetch_add(1, std::memory_order_relaxed); }
   void deliver(std::size_t g, std::uint64_t id) noexcept {
     delivered_[g * capacity_ + id].fetch_add(1, std::memory_order_relaxed);
@@ -156,7 +168,15 @@ class ledger {
 
   // ---- in the parent ----
   bool ready(std::size_t slot) const noexcept { return header_->ready[slot].load(std::memory_order_acquire) != 0; }
-  void clear_ready(std::size_t slot) noexcept { header_->ready[slot].store(0, std::memory_order_release); }
+  // Before (re)starting the child of `slot`: a killed one may have left its flags set.
+  void clear_flags(std::size_t slot) noexcept {
+    header_->ready[slot].store(0, std::memory_order_release);
+    header_->waiting[slot].store(0, std::memory_order_release);
+  }
+  bool waiting(std::size_t slot) const noexcept { return header_->waiting[slot].load(std::memory_order_relaxed) != 0; }
+  std::uint64_t commits(std::size_t slot) const noexcept {
+    return header_->commits[slot].load(std::memory_order_relaxed);
+  }
   bool committed(std::uint64_t id) const noexcept { return committed_[id].load(std::memory_order_relaxed) != 0; }
   std::uint32_t delivered(std::size_t g, std::uint64_t id) const noexcept {
     return delivered_[g * capacity_ + id].load(std::memory_order_relaxed);
@@ -187,9 +207,10 @@ std::size_t message_size(std::uint64_t id, std::size_t max) noexcept {
 }
 
 // Holds a loan or a view a little longer for one message in eight: widens the windows
-// a kill must hit (between loan and commit, between read and release). Work, not a wait.
-void dawdle(std::uint64_t id) noexcept {
-  const std::uint64_t r = stamped::mix(id ^ 0xd1e);
+// a kill must hit (between loan and commit; between read and counting, and between
+// counting and release). Work, not a wait. `where` picks a different eighth each time.
+void dawdle(std::uint64_t id, std::uint64_t where) noexcept {
+  const std::uint64_t r = stamped::mix(id ^ (where * 0x9e3779b97f4a7c15ull));
   if ((r & 7) != 0) return;
   const auto until = clock_type::now() + std::chrono::microseconds((r >> 3) % 50);
   while (clock_type::now() < until) {
@@ -206,16 +227,20 @@ int run_producer(ledger& led, std::size_t slot, Make&& make) {
     if (id >= led.capacity()) return 0;  // the round's ids are used up
     const std::size_t size = message_size(id, max);
     loan l = producer.loan_for(size, poll_timeout);
-    while (l.status() == status::timed_out && !led.stopping()) l = producer.loan_for(size, poll_timeout);
+    while (l.status() == status::timed_out && !led.stopping()) {
+      led.set_waiting(slot, true);  // blocked: the harness times how long
+      l = producer.loan_for(size, poll_timeout);
+    }
+    led.set_waiting(slot, false);
     if (led.stopping()) return 0;  // given up: id stays a hole, never committed
     if (!l) {
       led.report("producer %d: loan of %zu bytes: %s", ::getpid(), size, to_string(l.status()));
       return 2;
     }
     stamped::fill(l.data(), id);
-    dawdle(id);
+    dawdle(id, 1);
     l.commit();
-    led.mark_committed(id);
+    led.mark_committed(slot, id);
   }
   return 0;
 }
@@ -233,9 +258,10 @@ bool take_delivery(ledger& led, std::size_t group, const view& v, std::size_t ma
                v.size());
     return false;
   }
+  dawdle(id, 2 + v.redelivered());
   if (v.redelivered()) led.count_redelivery(group);  // first: see the ledger comment above
   led.deliver(group, id);
-  dawdle(id);
+  dawdle(id, 4 + v.redelivered());
   return true;
 }
 
@@ -417,7 +443,7 @@ class fault_round {
  public:
   fault_round(const pattern_plan& plan, const settings& s, std::mt19937_64& rng)
       : plan_(plan), settings_(s), rng_(rng), led_(s.round_messages, plan.groups),
-        children_(plan.participants.size()), groups_(plan.groups) {
+        children_(plan.participants.size()), groups_(plan.groups), timers_(plan.participants.size()) {
     REQUIRE(plan.participants.size() <= max_children);
   }
   ~fault_round() { kill_all(); }
@@ -450,7 +476,8 @@ class fault_round {
   // ---- children ----
 
   void spawn(std::size_t i) {
-    led_.clear_ready(i);
+    led_.clear_flags(i);
+    timers_[i] = stall_timer{};
     const pid_t parent = ::getpid();
     std::fflush(nullptr);  // nothing buffered in the parent may be written twice
     const pid_t pid = ::fork();
@@ -552,14 +579,9 @@ class fault_round {
     return false;
   }
 
-  bool producer_ready() const {
-    for (std::size_t i = 0; i < children_.size(); ++i)
-      if (plan_of(i).producer && running(i) && led_.ready(i)) return true;
-    return false;
-  }
-
   // One look at the ledger: a group with a committed message waiting and a member up
-  // must receive something within the bound; so must producers with every group up.
+  // must receive something within the bound, and a producer blocked in a loan while
+  // every group has a member up must commit within the bound.
   void sample() {
     reap_ended();
     const auto now = clock_type::now();
@@ -571,11 +593,15 @@ class fault_round {
                 std::to_string(settings_.bound.count()) + " ms with committed messages waiting (" +
                 std::to_string(got) + " received, " + std::to_string(led_.end()) + " ids taken)");
     }
-    const bool due = producer_ready() && every_group_ready();
-    const std::uint64_t sent = led_.header().committed_total.load(std::memory_order_relaxed);
-    if (producers_.update(sent, due, now, settings_.bound))
-      problem("producers committed nothing for " + std::to_string(settings_.bound.count()) +
-              " ms while every group had a member up (" + std::to_string(sent) + " committed)");
+    const bool groups_up = every_group_ready();
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      if (!plan_of(i).producer) continue;
+      const bool due = running(i) && led_.ready(i) && led_.waiting(i) && groups_up;
+      if (timers_[i].update(led_.commits(i), due, now, settings_.bound))
+        problem(plan_of(i).label + " blocked in a loan for " + std::to_string(settings_.bound.count()) +
+                " ms while every group had a member up (" +
+                std::to_string(led_.header().committed_total.load()) + " committed in all)");
+    }
   }
 
   // Samples about every millisecond until `until`, or until `done()`.
@@ -607,7 +633,8 @@ class fault_round {
 
   // Pub/sub: a member may die only while its sibling is up, so its group never empties.
   bool may_kill(std::size_t i) const {
-    if (!running(i)) return false;
+    if (!running(i) || !(plan_of(i).producer ? settings_.kill_producers : settings_.kill_consumers))
+      return false;
     const int s = plan_of(i).sibling;
     return s < 0 || (running(static_cast<std::size_t>(s)) && led_.ready(static_cast<std::size_t>(s)));
   }
@@ -624,8 +651,7 @@ class fault_round {
     std::uniform_int_distribution<long> gap_us(0, settings_.kill_gap.count() * 1000);
     while (result_.kills < kill_goal && !failed() && producer_running()) {
       const auto at = clock_type::now() + std::chrono::microseconds(gap_us(rng_));
-      if (at >= soak_end) break;
-      if (watch_until(at, [&] { return failed(); })) break;
+      if (watch_until(std::min(at, soak_end), [&] { return failed(); }) || at >= soak_end) break;
       if (const auto victim = pick_victim()) kill_and_restart(*victim);
     }
   }
@@ -697,7 +723,8 @@ class fault_round {
       result_.deliveries += h.deliveries[g].load();
       result_.consumer_gap = std::max(result_.consumer_gap, groups_[g].timer.max_gap());
     }
-    result_.producer_gap = producers_.max_gap();
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (plan_of(i).producer) result_.producer_gap = std::max(result_.producer_gap, timers_[i].max_gap());
   }
 
   const pattern_plan& plan_;
@@ -706,7 +733,7 @@ class fault_round {
   ledger led_;
   std::vector<child> children_;
   std::vector<group_state> groups_;
-  stall_timer producers_;
+  std::vector<stall_timer> timers_;  // per child; producers only
   round_result result_;
 };
 
