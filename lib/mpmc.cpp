@@ -124,11 +124,10 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
         ring(*channel.control, channel.geometry, channel.records[registration.lock]) {
     recover();  // the consumer that attaches next gets what a dead one held
   }
-  ~mpmc_consumer_impl() {
-    if (kept) ring.release(last_ticket);  // taken but never read: dropped
-    if (adopted != no_ticket) ring.release(adopted);
-    release_slot(channel.seg.fd(), registration.lock, *registration.pid);
-  }
+  // A message taken but not handed out whole (kept for a larger buffer, or adopted) stays
+  // in this consumer's ticket record: once the lock is dropped, another consumer adopts
+  // it as it would a dead one's.
+  ~mpmc_consumer_impl() { release_slot(channel.seg.fd(), registration.lock, *registration.pid); }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t&) noexcept {
     if (const std::uint64_t t = std::exchange(adopted, no_ticket); t != no_ticket) {

@@ -119,12 +119,12 @@ void leave_group(const attached& a, pubsub_member& m) noexcept {
   }
 }
 
-// A member whose process died (its lock is ours now) leaves its group; a message it
-// held becomes the group's orphan, for another member or the next to join to take
-// again. A private group has nobody to take it. false: the group already has an
-// orphan, so the member stays (still holding the gate) until that one is taken.
-// Call with the table lock held.
-bool retire_dead(const attached& a, pubsub_member& m) noexcept {
+// A member leaves its group: one that is closing, or one whose process died (its lock
+// is ours now). A message it held becomes the group's orphan, for another member or
+// the next to join to take again; a private group has nobody to take it. false: the
+// group already has an orphan, so the member stays (holding the gate, if dead) until
+// that one is taken. Call with the table lock held.
+bool retire(const attached& a, pubsub_member& m) noexcept {
   const std::uint64_t c = m.position.load(std::memory_order_acquire);
   if (c != no_position && m.group < a.tables.groups.size()) {
     pubsub_group& g = a.tables.groups[m.group];
@@ -154,7 +154,7 @@ std::size_t join(const attached& a, std::string_view name, const subscription& h
     if (!hold_lock(a.seg.fd(), member_lock(a, i))) continue;
     pubsub_member& m = a.tables.members[i];
     // A dead subscriber's: clean up once.
-    if (m.pid.load(std::memory_order_relaxed) != 0 && !retire_dead(a, m)) {
+    if (m.pid.load(std::memory_order_relaxed) != 0 && !retire(a, m)) {
       drop_lock(a.seg.fd(), member_lock(a, i));
       continue;
     }
@@ -262,7 +262,7 @@ void reap_dead(const attached& a) noexcept {
   for (std::size_t i = 0; i < a.tables.members.size(); ++i) {
     pubsub_member& m = a.tables.members[i];
     if (m.pid.load(std::memory_order_relaxed) == 0 || !hold_lock(fd, member_lock(a, i))) continue;
-    retire_dead(a, m);
+    retire(a, m);
     drop_lock(fd, member_lock(a, i));
   }
 }
@@ -294,8 +294,10 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
   ~subscriber_impl() {
     {
       const lock_guard lock = table_lock(channel);
-      leave_group(channel, member);
-      member.pid.store(0, std::memory_order_relaxed);
+      if (!retire(channel, member)) {  // a message kept for a larger buffer is dropped
+        leave_group(channel, member);
+        member.pid.store(0, std::memory_order_relaxed);
+      }
       drop_lock(channel.seg.fd(), member_lock(channel, static_cast<std::size_t>(&member - channel.tables.members.data())));
     }
     wake_sleepers(channel.control->space_ready);  // the gate may have moved

@@ -197,4 +197,44 @@ TEST_CASE("spsc: the next consumer gets again what a killed one held, flagged") 
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("unit") {
+
+TEST_CASE("mpmc: a message kept for a larger buffer outlives its consumer") {
+  segment_guard seg("recover-mpmc-kept");
+  const auto o = quick_liveness<mpmc_options>();
+  mpmc_producer p(seg.name(), o);
+  REQUIRE(p.push(make_message(0, 64)) == status::ok);
+  {
+    mpmc_consumer first(seg.name(), o);
+    std::byte small[8];
+    const pop_result r = first.try_pop(small);
+    CHECK(r.status == status::too_large);
+    CHECK(r.size == 64);
+  }  // closes without reading it
+  mpmc_consumer next(seg.name(), o);
+  expect(next, 0, true);
+}
+
+TEST_CASE("pubsub: a message kept for a larger buffer goes to the group when its member leaves") {
+  segment_guard seg("recover-pubsub-kept");
+  const auto o = quick_liveness<pubsub_options>();
+  publisher p(seg.name(), o);
+  subscription workers;
+  workers.group = "workers";
+  subscriber stays(seg.name(), o, workers);
+  REQUIRE(p.push(make_message(0, 64)) == status::ok);
+  {
+    subscriber leaves(seg.name(), o, workers);
+    std::byte small[8];
+    CHECK(leaves.try_pop(small).status == status::too_large);
+  }
+  std::byte buffer[64];
+  const pop_result r = stays.try_pop(buffer);
+  REQUIRE(r.status == status::ok);
+  CHECK(r.redelivered);
+  CHECK(message_ok({buffer, r.size}, 0));
+}
+
+}  // TEST_SUITE
 }  // namespace shmq::test
