@@ -9,7 +9,7 @@
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
 //   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
 //   close(); max_message_size()                  when_gone; producers_died(); max_message_size()
-//   reap_dead_readers()
+//   recover()                                    recover()
 //
 // slot_producer.hpp and consumer_base.hpp provide most of these for the channel kinds.
 #pragma once
@@ -99,7 +99,7 @@ shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadlin
       p.space_ready(), p.waiting, deadline, status::full,
       [&] { return p.try_claim(size, payload, ticket); }, [&] { return p.has_room(size); },
       [&] {
-        p.reap_dead_readers();  // a dead reader must not hold a waiting producer back
+        p.recover();  // a dead reader or writer must not hold a waiting producer back
         return status::ok;
       });
   if (s != status::ok) return detail::access::failed_loan(s);
@@ -161,6 +161,7 @@ view basic_consumer<Impl>::read_until(time_point deadline) {
       c.data_ready(), c.waiting, deadline, status::empty,
       [&] { return c.try_peek(payload, size, ticket, missed); }, [&] { return c.has_message(); },
       [&] {
+        c.recover();  // what dead producers or consumers left stuck, before judging them gone
         return c.when_gone == when_producer_gone::report && c.producers_died() ? status::producer_gone
                                                                                : status::ok;
       });

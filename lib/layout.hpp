@@ -17,7 +17,7 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 1;
+inline constexpr std::uint32_t layout_version = 2;
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
@@ -56,6 +56,9 @@ static_assert(offsetof(segment_header, state) == 88);
 struct spsc_control {
   alignas(128) std::atomic<std::uint64_t> tail;  // producer: end of the last commit
   alignas(128) std::atomic<std::uint64_t> head;  // consumer: start of the oldest unreleased
+  // consumer: head when it took a message. Equal to head at attach: the last consumer
+  // died holding that message, so the next one gets it again as a redelivery.
+  std::atomic<std::uint64_t> reading;
   alignas(128) wait_word data_ready;             // the consumer sleeps here when empty
   alignas(128) wait_word space_ready;            // the producer sleeps here when full
   alignas(128) std::uint64_t capacity;           // ring bytes, power of two
@@ -68,6 +71,7 @@ struct spsc_control {
 };
 static_assert(offsetof(spsc_control, tail) == 0);
 static_assert(offsetof(spsc_control, head) == 128);
+static_assert(offsetof(spsc_control, reading) == 136);
 static_assert(offsetof(spsc_control, data_ready) == 256);
 static_assert(offsetof(spsc_control, space_ready) == 384);
 static_assert(offsetof(spsc_control, capacity) == 512);
@@ -142,11 +146,25 @@ inline constexpr std::uint64_t max_slots = 1ull << 24;
 inline constexpr std::uint64_t max_slot_bytes = 1ull << 30;  // slots * slot size
 inline constexpr std::uint32_t max_endpoints = 1024;         // per role and channel
 
+inline constexpr std::uint64_t no_ticket = ~std::uint64_t{0};
+
+// The ticket a producer (MPMC, pub/sub) or an MPMC consumer is working on, one record
+// per participant slot, each on its own cache-line pair. Stored before the position CAS
+// that takes the ticket, so whoever finds the ticket's slot stuck can tell whether its
+// taker is alive (ticket_records.hpp). Left in place afterwards: a stale ticket never matches
+// a stuck slot again, because turns only grow.
+struct ticket_record {
+  alignas(128) std::atomic<std::uint64_t> ticket;  // no_ticket: none
+  std::uint64_t reserved[15];
+};
+static_assert(sizeof(ticket_record) == 128);
+
 constexpr std::uint64_t slot_size_for(std::uint64_t max_message) noexcept {
   return (sizeof(slot_header) + max_message + slot_alignment - 1) & ~(slot_alignment - 1);
 }
 
-// Control block of an MPMC queue, followed by max_producers + max_consumers pid words.
+// Control block of an MPMC queue, followed by max_producers + max_consumers pid words
+// (padded to 128 bytes) and as many ticket records, producers first.
 struct mpmc_control {
   alignas(128) std::atomic<std::uint64_t> enqueue_pos;  // next ticket for a producer
   alignas(128) std::atomic<std::uint64_t> dequeue_pos;  // next ticket for a consumer
@@ -165,12 +183,17 @@ static_assert(offsetof(mpmc_control, dequeue_pos) == 128);
 static_assert(offsetof(mpmc_control, slot_count) == 512);
 static_assert(sizeof(mpmc_control) == 640);
 
+constexpr std::uint64_t pid_words_size(std::uint64_t count) noexcept {
+  return (4 * count + 127) & ~std::uint64_t{127};
+}
 constexpr std::uint64_t mpmc_control_size(std::uint64_t producers, std::uint64_t consumers) noexcept {
-  return (sizeof(mpmc_control) + 4 * (producers + consumers) + 127) & ~std::uint64_t{127};
+  return sizeof(mpmc_control) + pid_words_size(producers + consumers) +
+         (producers + consumers) * sizeof(ticket_record);
 }
 
 // Control block of a publish/subscribe channel, followed by max_groups pubsub_group,
-// max_subscribers pubsub_member, and max_publishers pid words.
+// max_subscribers pubsub_member, max_publishers pid words (padded to 128 bytes) and
+// max_publishers ticket records.
 struct pubsub_control {
   alignas(128) std::atomic<std::uint64_t> claim_pos;  // next sequence a publisher takes
   alignas(128) wait_word data_ready;                  // subscribers sleep here
@@ -200,8 +223,12 @@ struct pubsub_group {
   std::atomic<std::uint32_t> state;                // group_state
   std::uint32_t members;
   char name[group_name_size];  // empty: private
-  std::uint64_t reserved[8];
+  // A sequence + 1 that a member died holding, for the next member to take again; 0 =
+  // none. Set under the table lock, taken by CAS.
+  std::atomic<std::uint64_t> orphan;
+  std::uint64_t reserved[7];
 };
+static_assert(offsetof(pubsub_group, orphan) == 64);
 static_assert(sizeof(pubsub_group) == 128);
 
 inline constexpr std::uint64_t no_position = ~std::uint64_t{0};
@@ -217,7 +244,7 @@ static_assert(sizeof(pubsub_member) == 128);
 constexpr std::uint64_t pubsub_control_size(std::uint64_t publishers, std::uint64_t subscribers,
                                             std::uint64_t groups) noexcept {
   return sizeof(pubsub_control) + groups * sizeof(pubsub_group) + subscribers * sizeof(pubsub_member) +
-         ((4 * publishers + 127) & ~std::uint64_t{127});
+         pid_words_size(publishers) + publishers * sizeof(ticket_record);
 }
 
 // Changes whenever a struct above changes shape, so a process built from other sources
@@ -235,7 +262,8 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       sizeof(slot_header), offsetof(slot_header, length), slot_alignment, sizeof(mpmc_control),
       offsetof(mpmc_control, slot_count), offsetof(mpmc_control, closed),
       sizeof(pubsub_control), offsetof(pubsub_control, slot_count), offsetof(pubsub_control, closed),
-      sizeof(pubsub_group), offsetof(pubsub_group, name), sizeof(pubsub_member),
+      sizeof(pubsub_group), offsetof(pubsub_group, name), offsetof(pubsub_group, orphan),
+      sizeof(pubsub_member), sizeof(ticket_record), offsetof(spsc_control, reading),
       offsetof(pubsub_member, group),
       record_alignment, padding_flag, committed_flag, sizeof(void*),
       std::endian::native == std::endian::little};

@@ -5,11 +5,13 @@
 #include <new>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "channel_checks.hpp"
 #include "consumer_base.hpp"
 #include "endpoint.hpp"
 #include "inspect.hpp"
+#include "mpmc_recovery.hpp"
 #include "mpmc_ring.hpp"
 #include "registry.hpp"
 #include "segment.hpp"
@@ -25,6 +27,13 @@ struct attached {
   slot_geometry geometry;
   std::span<std::atomic<std::uint32_t>> producers;
   std::span<std::atomic<std::uint32_t>> consumers;
+  std::span<ticket_record> records;  // producers', then consumers'; index = participant lock
+
+  mpmc_recovery recovery() const noexcept {
+    const auto p = producers.size(), c = consumers.size();
+    const int fd = seg.fd();
+    return {*control, geometry, {{fd, 0, records.first(p)}, {fd, p, records.subspan(p, c)}, p + c}};
+  }
 };
 
 attached attach(std::string_view name, const mpmc_options& o) {
@@ -44,6 +53,10 @@ attached attach(std::string_view name, const mpmc_options& o) {
         const slot_geometry g{s.at(s.header().data_offset), o.slots, slot_size, o.max_message_size};
         // Ticket i starts as the producer's turn; mark_ready() publishes these stores.
         for (std::uint64_t i = 0; i < o.slots; ++i) g.slot(i).turn.store(i, std::memory_order_relaxed);
+        auto* records = reinterpret_cast<ticket_record*>(
+            s.at(s.header().control_offset + sizeof(mpmc_control) + pid_words_size(o.max_producers + o.max_consumers)));
+        for (std::uint32_t i = 0; i < o.max_producers + o.max_consumers; ++i)
+          new (&records[i]) ticket_record{{no_ticket}, {}};
       });
 
   const segment_header& h = seg.header();
@@ -69,8 +82,10 @@ attached attach(std::string_view name, const mpmc_options& o) {
                  "control block positions out of range (enqueue " + std::to_string(enq) +
                      ", dequeue " + std::to_string(deq) + ")");
   auto* pids = reinterpret_cast<std::atomic<std::uint32_t>*>(seg.at(h.control_offset + sizeof(mpmc_control)));
+  auto* records = reinterpret_cast<ticket_record*>(
+      seg.at(h.control_offset + sizeof(mpmc_control) + pid_words_size(max_p + max_c)));
   const slot_geometry g{seg.at(h.data_offset), slots, slot_bytes, max};
-  return attached{std::move(seg), c, g, {pids, max_p}, {pids + max_p, max_c}};
+  return attached{std::move(seg), c, g, {pids, max_p}, {pids + max_p, max_c}, {records, max_p + max_c}};
 }
 
 // Participant locks (registry.hpp): producers from 0, consumers after them.
@@ -85,8 +100,9 @@ claimed_slot claim(const attached& a, bool producer, std::string_view name) {
   return {first + static_cast<std::uint64_t>(i), &table[static_cast<std::size_t>(i)]};
 }
 
-// A consumer that died holding a slot keeps it (no redelivery yet): nothing to free.
-void reap_dead(const attached&) noexcept {}
+// A producer that died mid-loan stops a waiting producer a lap later; only consumers
+// can take a dead consumer's message (they do when the queue runs dry for them).
+void recover_dead(const attached& a, mpmc_ring& ring) noexcept { a.recovery().skip_dead_claims(ring); }
 
 }  // namespace
 
@@ -99,20 +115,37 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
   claimed_slot registration;
   mpmc_ring ring;
 
+  std::uint64_t adopted = no_ticket;  // a dead consumer's ticket, handed out next
+
   mpmc_consumer_impl(attached a, std::string_view name, const endpoint_options& o)
       : consumer_base(o),
         channel(std::move(a)),
         registration(claim(channel, false, name)),
-        ring(*channel.control, channel.geometry) {}
-  ~mpmc_consumer_impl() {
-    if (kept) ring.release(last_ticket);  // taken but never read: dropped
-    release_slot(channel.seg.fd(), registration.lock, *registration.pid);
+        ring(*channel.control, channel.geometry, channel.records[registration.lock]) {
+    recover();  // the consumer that attaches next gets what a dead one held
   }
+  // A message taken but not handed out whole (kept for a larger buffer, or adopted) stays
+  // in this consumer's ticket record: once the lock is dropped, another consumer adopts
+  // it as it would a dead one's.
+  ~mpmc_consumer_impl() { release_slot(channel.seg.fd(), registration.lock, *registration.pid); }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t&) noexcept {
+    if (const std::uint64_t t = std::exchange(adopted, no_ticket); t != no_ticket) {
+      const status s = ring.take_adopted(t, payload, size);
+      if (s != status::empty) {
+        ticket = t;
+        redelivering = s == status::ok;
+        return s;
+      }
+    }
     return ring.try_take(ticket, payload, size);
   }
-  bool has_record() const noexcept { return ring.has_message(); }
+  // Called while waiting on an empty queue, with no message out.
+  void recover() noexcept {
+    if (adopted == no_ticket)
+      adopted = channel.recovery().recover(ring, registration.lock - channel.producers.size());
+  }
+  bool has_record() const noexcept { return adopted != no_ticket || ring.has_message(); }
   mpmc_control& control() const noexcept { return *channel.control; }
   bool producers_died() const noexcept { return all_died(channel.seg.fd(), 0, channel.producers); }
   void release_view(std::uint64_t ticket) noexcept override {
@@ -150,7 +183,7 @@ mpmc_producer::mpmc_producer(std::string_view name, const mpmc_options& options)
     : basic_producer([&] {
         auto a = detail::attach(name, options);
         const auto slot = detail::claim(a, true, name);
-        const detail::mpmc_ring ring(*a.control, a.geometry);
+        const detail::mpmc_ring ring(*a.control, a.geometry, a.records[slot.lock]);
         return std::make_unique<detail::mpmc_producer_impl>(std::move(a), ring, slot, options);
       }()) {}
 std::size_t mpmc_producer::slots() const noexcept { return impl_->channel.geometry.slot_count; }

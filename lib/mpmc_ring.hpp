@@ -7,17 +7,23 @@
 //   turn == t + 1          it holds ticket t's message (or a skip, for an aborted loan)
 //   turn == t + slots      the consumer of ticket t is done: the next lap's producer's turn
 //
-// Producer: read enqueue_pos p; if slot(p).turn == p, CAS enqueue_pos p -> p+1 to own
-//   ticket p; write the payload in place; commit stores turn = p + 1 (A).
-// Consumer: read dequeue_pos c; if slot(c).turn == c + 1, CAS dequeue_pos c -> c+1 to own
-//   ticket c; read in place; release stores turn = c + slots (D).
+// Producer: read enqueue_pos p; if slot(p).turn == p, announce p in its ticket record,
+//   CAS enqueue_pos p -> p+1 to own ticket p; write the payload in place; commit stores
+//   turn = p + 1 (A).
+// Consumer: read dequeue_pos c; if slot(c).turn == c + 1, announce c, CAS dequeue_pos
+//   c -> c+1 to own ticket c; read in place; release stores turn = c + slots (D).
 //
 // Ordering: A is a store-release that the consumer's load of turn (C, acquire) pairs
 // with, making the payload visible. D is a store-release that the producer's load of
 // turn (B, acquire) pairs with: the consumer is done with the bytes. The CASes on the
-// positions are relaxed: a position only picks the slot to look at, the slot's turn
-// word carries the data. A and D are publish_store and the wait predicates load turn
-// with seq_cst for the sleep/wake protocol of wait_word.hpp.
+// positions are release only for the ticket records (ticket_records.hpp): a position
+// just picks the slot to look at, the slot's turn word carries the data. A and D are
+// publish_store and the wait predicates load turn with seq_cst for the sleep/wake
+// protocol of wait_word.hpp.
+//
+// Crashes (mpmc_recovery.hpp): a ticket whose taker died stays stuck, turn == p for a
+// producer's, turn == c + 1 for a consumer's. A recoverer publishes a skip for the first
+// and hands the second to a live consumer, who reads it again and releases it.
 //
 // Checks against a corrupt segment: a turn that is ahead of where it can be while the
 // position did not move is corruption, never an endless loop; a stored length over the
@@ -30,6 +36,7 @@
 
 #include "layout.hpp"
 #include "shmq/status.hpp"
+#include "ticket_records.hpp"
 #include "wait_word.hpp"
 
 namespace shmq::detail {
@@ -51,29 +58,15 @@ struct slot_geometry {
 
 class mpmc_ring {
  public:
-  mpmc_ring(mpmc_control& control, slot_geometry geometry) noexcept
-      : control_(&control), geometry_(geometry) {}
+  // `own`: the caller's ticket record.
+  mpmc_ring(mpmc_control& control, slot_geometry geometry, ticket_record& own) noexcept
+      : control_(&control), geometry_(geometry), own_(&own) {}
 
   status try_claim(std::uint64_t size, std::uint64_t& ticket) noexcept {
     if (size > geometry_.max_payload) return status::too_large;
-    std::uint64_t pos = control_->enqueue_pos.load(std::memory_order_relaxed);
-    for (;;) {
-      const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // B
-      const auto diff = static_cast<std::int64_t>(turn - pos);
-      if (diff == 0) {
-        if (control_->enqueue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-          ticket = pos;
-          return status::ok;
-        }
-      } else if (diff < 0) {
-        return status::full;  // last lap's message is still unread
-      } else {
-        // Another producer took ticket pos (it moved enqueue_pos before writing turn).
-        const std::uint64_t now = control_->enqueue_pos.load(std::memory_order_relaxed);
-        if (now == pos) return status::corrupt;
-        pos = now;
-      }
-    }
+    const status s = claim(ticket);
+    if (s != status::ok) withdraw_ticket(own_);
+    return s;
   }
 
   // skip: an aborted loan; consumers pass over it.
@@ -87,31 +80,17 @@ class mpmc_ring {
 
   // On ok, `ticket` is owned by the caller until release(ticket). Skips are released here.
   status try_take(std::uint64_t& ticket, const std::byte*& payload, std::uint64_t& size) noexcept {
-    std::uint64_t pos = control_->dequeue_pos.load(std::memory_order_relaxed);
-    for (;;) {
-      slot_header& s = geometry_.slot(pos);
-      const std::uint64_t turn = s.turn.load(std::memory_order_acquire);  // C
-      const auto diff = static_cast<std::int64_t>(turn - (pos + 1));
-      if (diff == 0) {
-        if (!control_->dequeue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed))
-          continue;
-        const std::uint64_t length = s.length;
-        if (s.flags == slot_skip) {
-          release(pos);
-          pos = control_->dequeue_pos.load(std::memory_order_relaxed);
-          continue;
-        }
-        if (length > geometry_.max_payload) return status::corrupt;
-        ticket = pos;
-        payload = geometry_.payload(pos);
-        size = length;
-        return status::ok;
-      }
-      if (diff < 0) return status::empty;
-      const std::uint64_t now = control_->dequeue_pos.load(std::memory_order_relaxed);
-      if (now == pos) return status::corrupt;
-      pos = now;
-    }
+    const status s = take(ticket, payload, size);
+    if (s != status::ok) withdraw_ticket(own_);
+    return s;
+  }
+
+  // A ticket this consumer adopted from a dead one (announced in its record already):
+  // ok with the message, or empty if it held a skip (released here).
+  status take_adopted(std::uint64_t t, const std::byte*& payload, std::uint64_t& size) noexcept {
+    slot_header& s = geometry_.slot(t);
+    if (s.turn.load(std::memory_order_acquire) != t + 1) return status::corrupt;  // C
+    return read_slot(t, payload, size);
   }
 
   void release(std::uint64_t ticket) noexcept {
@@ -131,8 +110,72 @@ class mpmc_ring {
   }
 
  private:
+  status claim(std::uint64_t& ticket) noexcept {
+    std::uint64_t pos = control_->enqueue_pos.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // B
+      const auto diff = static_cast<std::int64_t>(turn - pos);
+      if (diff == 0) {
+        announce_ticket(own_, pos);
+        // release: orders the announcement before the CAS (ticket_records.hpp).
+        if (control_->enqueue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
+                                                        std::memory_order_relaxed)) {
+          ticket = pos;
+          return status::ok;
+        }
+      } else if (diff < 0) {
+        return status::full;  // last lap's message is still unread
+      } else {
+        // Another producer took ticket pos (it moved enqueue_pos before writing turn).
+        const std::uint64_t now = control_->enqueue_pos.load(std::memory_order_relaxed);
+        if (now == pos) return status::corrupt;
+        pos = now;
+      }
+    }
+  }
+
+  status take(std::uint64_t& ticket, const std::byte*& payload, std::uint64_t& size) noexcept {
+    std::uint64_t pos = control_->dequeue_pos.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // C
+      const auto diff = static_cast<std::int64_t>(turn - (pos + 1));
+      if (diff == 0) {
+        announce_ticket(own_, pos);
+        // release: orders the announcement before the CAS (ticket_records.hpp).
+        if (!control_->dequeue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
+                                                         std::memory_order_relaxed))
+          continue;
+        if (const status s = read_slot(pos, payload, size); s != status::empty) {
+          ticket = pos;
+          return s;
+        }
+        pos = control_->dequeue_pos.load(std::memory_order_relaxed);
+        continue;
+      }
+      if (diff < 0) return status::empty;
+      const std::uint64_t now = control_->dequeue_pos.load(std::memory_order_relaxed);
+      if (now == pos) return status::corrupt;
+      pos = now;
+    }
+  }
+
+  // The message of owned ticket t; a skip is released at once and gives empty.
+  status read_slot(std::uint64_t t, const std::byte*& payload, std::uint64_t& size) noexcept {
+    const slot_header& s = geometry_.slot(t);
+    const std::uint64_t length = s.length;
+    if (s.flags == slot_skip) {
+      release(t);
+      return status::empty;
+    }
+    if (length > geometry_.max_payload) return status::corrupt;
+    payload = geometry_.payload(t);
+    size = length;
+    return status::ok;
+  }
+
   mpmc_control* control_;
   slot_geometry geometry_;
+  ticket_record* own_;
 };
 
 }  // namespace shmq::detail

@@ -27,6 +27,7 @@ struct attached {
   slot_geometry geometry;
   pubsub_tables tables;
   std::span<std::atomic<std::uint32_t>> publishers;
+  std::span<ticket_record> records;  // publishers'
   bool block;
 };
 
@@ -59,6 +60,9 @@ attached attach(std::string_view name, const pubsub_options& o) {
           new (&members[i]) pubsub_member{};
           members[i].position.store(no_position, std::memory_order_relaxed);  // published by mark_ready
         }
+        auto* records = reinterpret_cast<ticket_record*>(reinterpret_cast<std::byte*>(members + o.max_subscribers) +
+                                                         pid_words_size(o.max_publishers));
+        for (std::uint32_t i = 0; i < o.max_publishers; ++i) new (&records[i]) ticket_record{{no_ticket}, {}};
       });
 
   const segment_header& h = seg.header();
@@ -84,9 +88,10 @@ attached attach(std::string_view name, const pubsub_options& o) {
   auto* group_table = reinterpret_cast<pubsub_group*>(at + sizeof(pubsub_control));
   auto* member_table = reinterpret_cast<pubsub_member*>(group_table + groups);
   auto* pids = reinterpret_cast<std::atomic<std::uint32_t>*>(member_table + subs);
+  auto* records = reinterpret_cast<ticket_record*>(reinterpret_cast<std::byte*>(pids) + pid_words_size(pubs));
   const slot_geometry g{seg.at(h.data_offset), slots, slot_bytes, max};
   return attached{std::move(seg), c, g, {{group_table, groups}, {member_table, subs}}, {pids, pubs},
-                  policy == static_cast<std::uint32_t>(overflow_policy::block)};
+                  {records, pubs}, policy == static_cast<std::uint32_t>(overflow_policy::block)};
 }
 
 // Participant locks (registry.hpp): the table lock, then publishers, then subscribers.
@@ -94,17 +99,8 @@ constexpr std::uint64_t table_lock_index = 0;
 constexpr std::uint64_t publisher_lock(std::size_t i) noexcept { return 1 + i; }
 std::uint64_t member_lock(const attached& a, std::size_t i) noexcept { return 1 + a.publishers.size() + i; }
 
-// Serializes joins and leaves across processes. The kernel drops it if the holder dies.
-class table_lock {
- public:
-  explicit table_lock(const attached& a) noexcept : fd_(a.seg.fd()) { wait_lock(fd_, table_lock_index); }
-  ~table_lock() { drop_lock(fd_, table_lock_index); }
-  table_lock(const table_lock&) = delete;
-  table_lock& operator=(const table_lock&) = delete;
-
- private:
-  int fd_;
-};
+// Serializes joins, leaves and recoveries across processes (registry.hpp).
+lock_guard table_lock(const attached& a) noexcept { return {a.seg.fd(), table_lock_index}; }
 
 bool same_name(const pubsub_group& g, std::string_view name) noexcept {
   return std::strncmp(g.name, std::string(name).c_str(), group_name_size) == 0;
@@ -123,21 +119,46 @@ void leave_group(const attached& a, pubsub_member& m) noexcept {
   }
 }
 
+// A member leaves its group: one that is closing, or one whose process died (its lock
+// is ours now). A message it held becomes the group's orphan, for another member or
+// the next to join to take again; a private group has nobody to take it. false: the
+// group already has an orphan, so the member stays (holding the gate, if dead) until
+// that one is taken. Call with the table lock held.
+bool retire(const attached& a, pubsub_member& m) noexcept {
+  const std::uint64_t c = m.position.load(std::memory_order_acquire);
+  if (c != no_position && m.group < a.tables.groups.size()) {
+    pubsub_group& g = a.tables.groups[m.group];
+    const bool claimed = c < g.cursor.load(std::memory_order_acquire);  // else not taken yet
+    const bool wanted = g.name[0] != '\0' || g.members > 1;
+    const bool there = a.geometry.slot(c).turn.load(std::memory_order_acquire) == make_turn(c, turn_committed);
+    if (claimed && wanted && there) {
+      if (g.orphan.load(std::memory_order_acquire) != 0) return false;
+      g.orphan.store(c + 1, std::memory_order_seq_cst);  // before leave_group clears the position
+      wake_all(a.control->data_ready);
+    }
+  }
+  leave_group(a, m);
+  m.pid.store(0, std::memory_order_relaxed);
+  return true;
+}
+
 std::size_t join(const attached& a, std::string_view name, const subscription& how) {
   if (!how.group.empty() && (how.group.size() >= group_name_size || !valid_name(how.group)))
     fail_channel(errc::invalid_name, name,
                  "invalid group name '" + how.group + "' (1-47 characters of [A-Za-z0-9._-])");
   const auto self = static_cast<std::uint32_t>(::getpid());
-  table_lock lock(a);
+  const lock_guard lock = table_lock(a);
 
   pubsub_member* member = nullptr;
   for (std::size_t i = 0; i < a.tables.members.size(); ++i) {
     if (!hold_lock(a.seg.fd(), member_lock(a, i))) continue;
-    member = &a.tables.members[i];
-    if (member->pid.load(std::memory_order_relaxed) != 0) {  // a dead subscriber's: clean up once
-      leave_group(a, *member);
-      member->pid.store(0, std::memory_order_relaxed);
+    pubsub_member& m = a.tables.members[i];
+    // A dead subscriber's: clean up once.
+    if (m.pid.load(std::memory_order_relaxed) != 0 && !retire(a, m)) {
+      drop_lock(a.seg.fd(), member_lock(a, i));
+      continue;
     }
+    member = &m;
     break;
   }
   if (member == nullptr)
@@ -176,6 +197,7 @@ std::size_t join(const attached& a, std::string_view name, const subscription& h
     std::memset(group->name, 0, group_name_size);
     std::memcpy(group->name, how.group.data(), how.group.size());
     group->members = 0;
+    group->orphan.store(0, std::memory_order_relaxed);  // a freed private group's
     // Gate publishers from here before choosing the start: a gate scan that misses this
     // group ran before the store below, so it read claim_pos <= the value read after it.
     group->cursor.store(a.control->claim_pos.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
@@ -203,11 +225,32 @@ claimed_slot claim_publisher(const attached& a, std::string_view name) {
   return {publisher_lock(index), &a.publishers[index]};
 }
 
-// Under block, a subscriber that died holds publishers back through its position and its
-// group's cursor: take its slot (the kernel dropped its lock) and leave its group, as it
-// would have. Under overwrite dead readers hold nobody back.
+ticket_record& own_record(const attached& a, const claimed_slot& slot) noexcept {
+  return a.records[slot.lock - publisher_lock(0)];
+}
+
+// Publishers that died between claiming a sequence and committing it leave its slot
+// unfinished: subscribers stop there, publishers a lap later. A skip goes in its place,
+// as an aborted loan would have left (ticket_records.hpp argues the order: claim_pos,
+// records, turn).
+void skip_dead_claims(const attached& a, pubsub_ring& ring) noexcept {
+  const auto stuck = [&](std::uint64_t claimed) {
+    return [&ring, claimed](std::uint64_t t) { return ring.unfinished(t, claimed); };
+  };
+  const ticket_table table{a.seg.fd(), publisher_lock(0), a.records};
+  if (!any_stuck(table, stuck(a.control->claim_pos.load(std::memory_order_acquire)))) return;
+  const lock_guard lock = table_lock(a);
+  for (;;) {
+    const std::uint64_t t = dead_ticket(table, stuck(a.control->claim_pos.load(std::memory_order_acquire)));
+    if (t == no_ticket) return;
+    ring.publish(t, 0, true);
+  }
+}
+
+// A subscriber that died leaves its member slot taken and, under block, holds
+// publishers back through its position and its group's cursor: retire it as it would
+// have left, handing a message it held to its group.
 void reap_dead(const attached& a) noexcept {
-  if (!a.block) return;
   const int fd = a.seg.fd();
   const auto dead = [&](std::size_t i) {
     return a.tables.members[i].pid.load(std::memory_order_acquire) != 0 && !held_elsewhere(fd, member_lock(a, i));
@@ -215,14 +258,18 @@ void reap_dead(const attached& a) noexcept {
   bool any = false;
   for (std::size_t i = 0; i < a.tables.members.size() && !any; ++i) any = dead(i);
   if (!any) return;
-  table_lock lock(a);
+  const lock_guard lock = table_lock(a);
   for (std::size_t i = 0; i < a.tables.members.size(); ++i) {
     pubsub_member& m = a.tables.members[i];
     if (m.pid.load(std::memory_order_relaxed) == 0 || !hold_lock(fd, member_lock(a, i))) continue;
-    leave_group(a, m);
-    m.pid.store(0, std::memory_order_relaxed);
+    retire(a, m);
     drop_lock(fd, member_lock(a, i));
   }
+}
+
+void recover_dead(const attached& a, pubsub_ring& ring) noexcept {
+  skip_dead_claims(a, ring);
+  reap_dead(a);
 }
 
 }  // namespace
@@ -236,6 +283,7 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
   pubsub_member& member;
   pubsub_ring ring;
   mutable int checked = -1;  // intact() result for the view out: -1 not asked, 0, 1
+  bool orphan_out = false;   // the view out is an adopted orphan: maybe overwritten (seqlock)
   std::uint64_t missed_pending = 0, missed_total = 0;
 
   subscriber_impl(attached a, std::string_view name, const subscription& how, const endpoint_options& o)
@@ -245,9 +293,11 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
         ring(*channel.control, channel.geometry, channel.tables, channel.block) {}
   ~subscriber_impl() {
     {
-      table_lock lock(channel);
-      leave_group(channel, member);
-      member.pid.store(0, std::memory_order_relaxed);
+      const lock_guard lock = table_lock(channel);
+      if (!retire(channel, member)) {  // a message kept for a larger buffer is dropped
+        leave_group(channel, member);
+        member.pid.store(0, std::memory_order_relaxed);
+      }
       drop_lock(channel.seg.fd(), member_lock(channel, static_cast<std::size_t>(&member - channel.tables.members.data())));
     }
     wake_sleepers(channel.control->space_ready);  // the gate may have moved
@@ -259,7 +309,9 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     checked = -1;
     if (member.group >= channel.tables.groups.size()) return status::corrupt;
     std::uint64_t jumped = 0;
-    const status s = ring.try_take(group(), member, ticket, payload, size, jumped);
+    orphan_out = false;
+    const status s = ring.try_take(group(), member, ticket, payload, size, jumped, orphan_out);
+    redelivering = orphan_out;
     missed_pending += jumped;
     missed_total += jumped;
     if (s == status::ok) {
@@ -269,6 +321,7 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     return s;
   }
   bool has_record() const noexcept { return ring.has_message(group()); }
+  void recover() noexcept { recover_dead(channel, ring); }
   pubsub_control& control() const noexcept { return *channel.control; }
   bool producers_died() const noexcept {
     return all_died(channel.seg.fd(), publisher_lock(0), channel.publishers);
@@ -280,7 +333,9 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     view_out = false;
   }
   bool view_intact(std::uint64_t ticket) const noexcept override {
-    if (channel.block) return true;  // publishers cannot reach a slot still being read
+    // Under block, publishers cannot reach a slot still being read, unless it is an
+    // orphan that waited in a group with no member.
+    if (channel.block && !orphan_out) return true;
     checked = ring.intact(ticket) ? 1 : 0;
     return checked == 1;
   }
@@ -313,7 +368,7 @@ publisher::publisher(std::string_view name, const pubsub_options& options)
     : basic_producer([&] {
         auto a = detail::attach(name, options);
         const auto slot = detail::claim_publisher(a, name);
-        const detail::pubsub_ring ring(*a.control, a.geometry, a.tables, a.block);
+        const detail::pubsub_ring ring(*a.control, a.geometry, a.tables, a.block, &detail::own_record(a, slot));
         return std::make_unique<detail::publisher_impl>(std::move(a), ring, slot, options);
       }()) {}
 

@@ -10,10 +10,12 @@
 //      publisher: a slow publisher a lap behind is waited for, never overwritten.
 //   2. Policy block: p < gate + slots, gate being the slowest active group cursor or
 //      member position (refreshed only when the cached gate says full).
-//   3. CAS claim_pos p -> p+1, then mark the slot writing (exchange, acq_rel: the payload
+//   3. Announce p in its ticket record, CAS claim_pos p -> p+1 (release, for the record:
+//      ticket_records.hpp), then mark the slot writing (exchange, acq_rel: the payload
 //      writes cannot move before it), write in place, store turn = committed(p) (A).
 // Subscriber, member of group g:
-//   1. c = g.cursor.
+//   1. c = g.cursor; or, first, the group's orphan: a sequence a dead member held, taken
+//      by storing position = o, then CAS orphan o+1 -> 0 (a counted redelivery).
 //   2. Load slot(c).turn (C). committed(c): under block, store position = c, then CAS
 //      g.cursor c -> c+1 to own c (the gate covers c through the cursor until the CAS,
 //      through the position after it). skip(c): CAS past it. Older or writing(c): empty. Newer: the group was lapped (overwrite
@@ -28,6 +30,11 @@
 // cursors (acquire) before positions, so a scan that sees the cursor past c also sees
 // position = c, and one that does not still counts c through the cursor. An empty poll
 // stores nothing.
+// Orphans (set by pubsub.cpp's reaper under the table lock: orphan first, then the
+// dead member's position cleared) are scanned before and after the positions: a scan
+// whose position load misses the dead member's c sees the orphan on its second look;
+// one whose first look misses an adopted orphan (the CAS to 0 came first) sees the
+// adopter's position = c, stored before that CAS (acq_rel).
 // A and D are publish_store and wait predicates load with seq_cst for the sleep/wake
 // protocol of wait_word.hpp.
 #pragma once
@@ -40,6 +47,7 @@
 #include "layout.hpp"
 #include "mpmc_ring.hpp"  // slot_geometry
 #include "shmq/status.hpp"
+#include "ticket_records.hpp"
 #include "wait_word.hpp"
 
 namespace shmq::detail {
@@ -57,13 +65,29 @@ struct pubsub_tables {
 
 class pubsub_ring {
  public:
-  pubsub_ring(pubsub_control& control, slot_geometry geometry, pubsub_tables tables, bool block) noexcept
-      : control_(&control), geometry_(geometry), tables_(tables), block_(block) {}
+  // `own`: a publisher's ticket record (nullptr for a subscriber).
+  pubsub_ring(pubsub_control& control, slot_geometry geometry, pubsub_tables tables, bool block,
+              ticket_record* own = nullptr) noexcept
+      : control_(&control), geometry_(geometry), tables_(tables), block_(block), own_(own) {}
 
   // ---- publisher side ----
 
   status try_claim(std::uint64_t size, std::uint64_t& ticket) noexcept {
     if (size > geometry_.max_payload) return status::too_large;
+    const status s = claim(ticket);
+    if (s != status::ok) withdraw_ticket(own_);
+    return s;
+  }
+
+  // Is ticket t < `claimed` (claim_pos loaded before) taken but not finished?
+  bool unfinished(std::uint64_t t, std::uint64_t claimed) const noexcept {
+    if (t >= claimed) return false;
+    const std::uint64_t turn = geometry_.slot(t).turn.load(std::memory_order_acquire);
+    return (turn >> 2) < t + 1 || turn == make_turn(t, turn_writing);
+  }
+
+ private:
+  status claim(std::uint64_t& ticket) noexcept {
     std::uint64_t pos = control_->claim_pos.load(std::memory_order_relaxed);
     for (;;) {
       const status s = slot_free(pos, std::memory_order_acquire);  // B
@@ -78,13 +102,17 @@ class pubsub_ring {
         gate_cache_ = gate(std::memory_order_acquire);
         if (pos >= gate_cache_ + geometry_.slot_count) return status::full;
       }
-      if (control_->claim_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+      announce_ticket(own_, pos);
+      if (control_->claim_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
+                                                    std::memory_order_relaxed)) {
         geometry_.slot(pos).turn.exchange(make_turn(pos, turn_writing), std::memory_order_acq_rel);
         ticket = pos;
         return status::ok;
       }
     }
   }
+
+ public:
 
   void publish(std::uint64_t ticket, std::uint64_t size, bool skip) noexcept {
     slot_header& s = geometry_.slot(ticket);
@@ -104,8 +132,16 @@ class pubsub_ring {
 
   // On ok, `ticket` is this member's until release(). `missed` grows by the sequences
   // the group jumped over after being lapped.
+  // `adopted` is set when the message is a dead member's orphan.
   status try_take(pubsub_group& g, pubsub_member& m, std::uint64_t& ticket, const std::byte*& payload,
-                  std::uint64_t& size, std::uint64_t& missed) noexcept {
+                  std::uint64_t& size, std::uint64_t& missed, bool& adopted) noexcept {
+    if (g.orphan.load(std::memory_order_acquire) != 0) {
+      const status s = take_orphan(g, m, ticket, payload, size, missed);
+      if (s != status::empty) {
+        adopted = s == status::ok;
+        return s;
+      }
+    }
     std::uint64_t c = g.cursor.load(std::memory_order_acquire);
     bool marked = false;  // position holds a sequence this call has not claimed
     for (;;) {
@@ -118,12 +154,11 @@ class pubsub_ring {
       }
       if (seq_plus_1 == c + 1) {
         const bool skip = (turn & 3) == turn_skip;
-        // Under block, publish position = c before the CAS that claims c: its release
-        // half orders this store first for a gate scan that sees the cursor past c.
-        if (block_) {
-          m.position.store(c, std::memory_order_relaxed);
-          marked = true;
-        }
+        // Publish position = c before the CAS that claims c: its release half orders
+        // this store first for a gate scan that sees the cursor past c, and a reaper
+        // finds c here if this member dies holding it.
+        m.position.store(c, std::memory_order_relaxed);
+        marked = true;
         if (!g.cursor.compare_exchange_strong(c, c + 1, std::memory_order_acq_rel)) continue;
         if (skip) {
           ++c;
@@ -159,12 +194,17 @@ class pubsub_ring {
   }
 
   void release(pubsub_member& m) noexcept {
-    if (!block_ || m.position.load(std::memory_order_relaxed) == no_position) return;
+    if (m.position.load(std::memory_order_relaxed) == no_position) return;
+    if (!block_) {  // nobody waits on positions: only a reaper reads them
+      m.position.store(no_position, std::memory_order_relaxed);
+      return;
+    }
     publish_store(m.position, no_position);  // D
     wake_sleepers(control_->space_ready);
   }
 
   bool has_message(const pubsub_group& g) const noexcept {
+    if (g.orphan.load(std::memory_order_seq_cst) != 0) return true;
     const std::uint64_t c = g.cursor.load(std::memory_order_seq_cst);
     const std::uint64_t turn = geometry_.slot(c).turn.load(std::memory_order_seq_cst);
     return (turn >> 2) > c + 1 || ((turn >> 2) == c + 1 && (turn & 3) != turn_writing);
@@ -176,11 +216,46 @@ class pubsub_ring {
     for (const pubsub_group& group : tables_.groups)
       if (group.state.load(order) == static_cast<std::uint32_t>(group_state::active))
         g = std::min(g, group.cursor.load(order));
+    g = std::min(g, oldest_orphan(order));  // before and after the positions, see the top
     for (const pubsub_member& m : tables_.members) g = std::min(g, m.position.load(order));
-    return g;
+    return std::min(g, oldest_orphan(order));
   }
 
  private:
+  std::uint64_t oldest_orphan(std::memory_order order) const noexcept {
+    std::uint64_t g = no_position;
+    for (const pubsub_group& group : tables_.groups)
+      if (const std::uint64_t o = group.orphan.load(order);
+          o != 0 && group.state.load(order) == static_cast<std::uint32_t>(group_state::active))
+        g = std::min(g, o - 1);
+    return g;
+  }
+
+  // Takes the group's orphan: ok with it, empty if none was there to take (or it was a
+  // skip, or overwritten: counted in `missed`).
+  status take_orphan(pubsub_group& g, pubsub_member& m, std::uint64_t& ticket, const std::byte*& payload,
+                     std::uint64_t& size, std::uint64_t& missed) noexcept {
+    std::uint64_t o = g.orphan.load(std::memory_order_acquire);
+    if (o == 0) return status::empty;
+    const std::uint64_t c = o - 1;
+    m.position.store(c, std::memory_order_relaxed);  // before the CAS, as for the cursor
+    if (!g.orphan.compare_exchange_strong(o, 0, std::memory_order_acq_rel)) {
+      release(m);
+      return status::empty;
+    }
+    const std::uint64_t turn = geometry_.slot(c).turn.load(std::memory_order_acquire);  // C
+    const std::uint64_t length = geometry_.slot(c).length;
+    if (turn == make_turn(c, turn_committed) && length <= geometry_.max_payload) {
+      ticket = c;
+      payload = geometry_.payload(c);
+      size = length;
+      return status::ok;
+    }
+    if ((turn >> 2) > c + 1) ++missed;  // overwritten since its reader died
+    release(m);
+    return status::empty;
+  }
+
   // ok: slot(pos)'s previous lap is done; busy: someone already took pos; full: the
   // previous lap's publisher is still writing.
   status slot_free(std::uint64_t pos, std::memory_order order) const noexcept {
@@ -197,6 +272,7 @@ class pubsub_ring {
   slot_geometry geometry_;
   pubsub_tables tables_;
   bool block_;
+  ticket_record* own_;
   std::uint64_t gate_cache_ = 0;
 };
 

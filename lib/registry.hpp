@@ -23,6 +23,20 @@ bool hold_lock(int fd, std::uint64_t index) noexcept;
 // Waits for the lock of slot `index` (for short critical sections, e.g. table changes).
 void wait_lock(int fd, std::uint64_t index) noexcept;
 void drop_lock(int fd, std::uint64_t index) noexcept;
+// Holds lock `index` for a scope, waiting for it first: serializes short table changes
+// and recoveries across processes. The kernel drops it if the holder dies.
+class lock_guard {
+ public:
+  lock_guard(int fd, std::uint64_t index) noexcept : fd_(fd), index_(index) { wait_lock(fd, index); }
+  ~lock_guard() { drop_lock(fd_, index_); }
+  lock_guard(const lock_guard&) = delete;
+  lock_guard& operator=(const lock_guard&) = delete;
+
+ private:
+  int fd_;
+  std::uint64_t index_;
+};
+
 // True if another descriptor (another endpoint, here or in another process) holds it.
 bool held_elsewhere(int fd, std::uint64_t index) noexcept;
 

@@ -4,7 +4,8 @@
 //
 // Ring provides try_claim(size, ticket), publish(ticket, size, skip) and has_room().
 // Attached provides seg, control (closed, data_ready, space_ready) and geometry
-// (payload(ticket), max_payload); reap_dead(const Attached&) frees what dead readers hold.
+// (payload(ticket), max_payload); recover_dead(const Attached&, Ring&) skips what dead
+// producers left half-written and frees what dead readers hold.
 #pragma once
 
 #include <atomic>
@@ -33,6 +34,7 @@ struct slot_producer : loan_owner {
 
   slot_producer(Attached a, Ring r, claimed_slot slot, const endpoint_options& o)
       : channel(std::move(a)), ring(r), registration(slot), waiting{o.spin, o.liveness_interval} {
+    recover();  // first: this slot's record may hold a dead producer's ticket
     reopen_stream(*channel.control);
   }
   ~slot_producer() { release_slot(channel.seg.fd(), registration.lock, *registration.pid); }
@@ -59,7 +61,7 @@ struct slot_producer : loan_owner {
   void close() noexcept { close_stream(*channel.control); }
   // Called every liveness_interval while waiting for room (found by argument-dependent
   // lookup next to Attached).
-  void reap_dead_readers() noexcept { reap_dead(channel); }
+  void recover() noexcept { recover_dead(channel, ring); }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 

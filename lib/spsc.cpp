@@ -59,6 +59,7 @@ attached attach(std::string_view name, const channel_options& o) {
   auto [seg, created] = attach_segment(
       name, channel_kind::spsc, {sizeof(spsc_control), o.capacity}, o, [&](segment& s) {
         auto* c = new (s.at(s.header().control_offset)) spsc_control{};
+        c->reading.store(no_position, std::memory_order_relaxed);  // published by mark_ready
         c->capacity = o.capacity;
         c->max_message_size = o.max_message_size;
       });
@@ -136,24 +137,37 @@ struct spsc_producer_impl final : loan_owner {
   void abort_loan(std::uint64_t) noexcept override { loan_out = false; }
   void close() noexcept { close_stream(*channel.control); }
   // The one consumer's unread messages must survive it: nothing to free.
-  void reap_dead_readers() noexcept {}
+  void recover() noexcept {}
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 
 struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
   attached channel;
   spsc_ring_consumer ring;
+  // The last consumer died holding the record here: handing it out again is a redelivery.
+  std::uint64_t redeliver_at;
 
   spsc_consumer_impl(attached a, const endpoint_options& o)
       : consumer_base(o),
         channel(std::move(a)),
-        ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)) {}
-  ~spsc_consumer_impl() { release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid); }
+        ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)),
+        redeliver_at(channel.control->reading.load(std::memory_order_relaxed) == ring.head() ? ring.head()
+                                                                                            : no_position) {}
+  ~spsc_consumer_impl() {
+    channel.control->reading.store(no_position, std::memory_order_relaxed);  // a clean exit
+    release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid);
+  }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t&, std::uint64_t&) noexcept {
-    return ring.try_peek(payload, size);
+    const status s = ring.try_peek(payload, size);
+    if (s == status::ok && redeliver_at != no_position) {
+      redelivering = ring.head() == redeliver_at;
+      redeliver_at = no_position;
+    }
+    return s;
   }
   bool has_record() const noexcept { return ring.has_record(); }
+  void recover() noexcept {}
   spsc_control& control() const noexcept { return *channel.control; }
   bool producers_died() const noexcept {
     return holder_died(channel.seg.fd(), producer_lock, channel.control->producer_pid);

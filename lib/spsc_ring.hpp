@@ -18,7 +18,9 @@
 //      record_at in layout.hpp) means empty.
 //   2. Check length against the maximum and the ring's end: a record that does not fit
 //      is corruption, reported, never followed.
-//   3. Hand out the payload in place; release stores head + r (D).
+//   3. Note head in `reading` (relaxed: only a consumer attaching after this one died
+//      reads it, and the kernel's release of the dead one's lock orders that), hand
+//      out the payload in place; release stores head + r (D).
 //
 // Ordering: A is a store-release, C a load-acquire: C seeing A makes the payload and
 // the zeroed next word visible. D is a store-release, the producer's head load (B) an
@@ -143,6 +145,7 @@ class spsc_ring_consumer {
       payload = geometry_.data + offset + record_header_size;
       size = length;
       peeked_ = record_size(length);
+      control_->reading.store(head_, std::memory_order_relaxed);
       return status::ok;
     }
   }

@@ -75,11 +75,13 @@ TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly on
   for (std::uint64_t i = 0; i < slots; ++i) g.slot(i).turn.store(i);
   delivery_counts counts(1, producers, count);
   std::atomic<std::uint64_t> consumed{0};
+  detail::ticket_record records[producers + consumers];
+  for (auto& r : records) r.ticket.store(detail::no_ticket);
 
   std::vector<std::thread> threads;
   for (std::uint64_t p = 0; p < producers; ++p)
     threads.emplace_back([&, p] {
-      detail::mpmc_ring ring(*control, g);
+      detail::mpmc_ring ring(*control, g, records[p]);
       std::uint64_t attempts = 0;
       for (std::uint64_t seq = 0; seq < count;) {
         std::uint64_t ticket = 0;
@@ -97,8 +99,8 @@ TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly on
       }
     });
   for (std::uint64_t c = 0; c < consumers; ++c)
-    threads.emplace_back([&] {
-      detail::mpmc_ring ring(*control, g);
+    threads.emplace_back([&, c] {
+      detail::mpmc_ring ring(*control, g, records[producers + c]);
       std::vector<std::uint64_t> next(producers, 0);
       while (consumed.load() < producers * count) {
         std::uint64_t ticket = 0, size = 0;
@@ -142,11 +144,13 @@ TEST_CASE("pubsub ring, block: 2 publisher threads, a private reader and a group
   const detail::pubsub_tables tables{{group_table, groups}, {member_table, members}};
   delivery_counts counts(groups, publishers, count);
   std::atomic<std::uint64_t> received[groups] = {};
+  detail::ticket_record records[publishers];
+  for (auto& r : records) r.ticket.store(detail::no_ticket);
 
   std::vector<std::thread> threads;
   for (std::uint64_t p = 0; p < publishers; ++p)
     threads.emplace_back([&, p] {
-      detail::pubsub_ring ring(*control, g, tables, true);
+      detail::pubsub_ring ring(*control, g, tables, true, &records[p]);
       for (std::uint64_t seq = 0; seq < count; ++seq) {
         std::uint64_t ticket = 0;
         status s;
@@ -165,13 +169,15 @@ TEST_CASE("pubsub ring, block: 2 publisher threads, a private reader and a group
       while (received[me.group].load() < publishers * count) {
         std::uint64_t ticket = 0, size = 0, missed = 0;
         const std::byte* payload = nullptr;
-        const status s = ring.try_take(mine, me, ticket, payload, size, missed);
+        bool adopted = false;
+        const status s = ring.try_take(mine, me, ticket, payload, size, missed, adopted);
         if (s == status::empty) {
           std::this_thread::yield();
           continue;
         }
         REQUIRE(s == status::ok);
         REQUIRE(missed == 0);
+        REQUIRE(!adopted);
         counts.count(me.group, check_in_order({payload, size}, next));
         ring.release(me);
         received[me.group].fetch_add(1);
