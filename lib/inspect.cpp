@@ -53,6 +53,7 @@ segment_info inspect_segment(std::string_view name) {
   } catch (const error& e) {
     if (e.code() == errc::not_found || e.code() == errc::invalid_name) throw;
     info.problem = e.what();
+    info.abandoned = info.stale = e.code() == errc::abandoned;
     return info;
   }
   const auto alive = [](const participant& p) { return p.alive; };

@@ -236,7 +236,7 @@ inline constexpr std::uint64_t no_position = ~std::uint64_t{0};
 struct pubsub_member {
   alignas(128) std::atomic<std::uint64_t> position;  // sequence being read, or no_position
   std::atomic<std::uint32_t> pid;                    // 0 = free
-  std::uint32_t group;                               // index into the group table
+  std::atomic<std::uint32_t> group;                  // index into the group table (table lock)
   std::uint64_t reserved[14];
 };
 static_assert(sizeof(pubsub_member) == 128);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <new>
+#include <vector>
 #include <sched.h>
 #include <unistd.h>
 
@@ -106,17 +107,33 @@ bool same_name(const pubsub_group& g, std::string_view name) noexcept {
   return std::strncmp(g.name, std::string(name).c_str(), group_name_size) == 0;
 }
 
-// A member leaves its group; the last one out makes a named group idle (it keeps its
-// place in the stream) and a private one free. Call with the table lock held.
+// Members of group `index` other than `except`, counted from the member table (a count
+// kept beside it would go wrong when a process dies between the two stores). Call with
+// the table lock held.
+std::uint32_t count_members(const attached& a, std::size_t index, const pubsub_member* except) noexcept {
+  std::uint32_t n = 0;
+  for (const pubsub_member& m : a.tables.members)
+    n += &m != except && m.pid.load(std::memory_order_relaxed) != 0 &&
+         m.group.load(std::memory_order_relaxed) == index;
+  return n;
+}
+
+// Updates group `index`'s member count; with none left, a named group goes idle (it keeps
+// its place in the stream) and a private one free. Also mends a group left active and
+// empty by a process that died joining it. Call with the table lock held.
+void settle_group(const attached& a, std::size_t index, const pubsub_member* leaving) noexcept {
+  pubsub_group& g = a.tables.groups[index];
+  g.members = count_members(a, index, leaving);
+  if (g.members == 0 && g.state.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(group_state::active))
+    g.state.store(static_cast<std::uint32_t>(g.name[0] != '\0' ? group_state::idle : group_state::free),
+                  std::memory_order_seq_cst);
+}
+
+// A member leaves its group. Call with the table lock held.
 void leave_group(const attached& a, pubsub_member& m) noexcept {
   m.position.store(no_position, std::memory_order_seq_cst);
-  if (m.group < a.tables.groups.size()) {
-    pubsub_group& g = a.tables.groups[m.group];
-    if (g.members > 0) --g.members;
-    if (g.members == 0)
-      g.state.store(static_cast<std::uint32_t>(g.name[0] != '\0' ? group_state::idle : group_state::free),
-                    std::memory_order_seq_cst);
-  }
+  if (const std::uint32_t g = m.group.load(std::memory_order_relaxed); g < a.tables.groups.size())
+    settle_group(a, g, &m);
 }
 
 // A member leaves its group: one that is closing, or one whose process died (its lock
@@ -126,10 +143,11 @@ void leave_group(const attached& a, pubsub_member& m) noexcept {
 // that one is taken. Call with the table lock held.
 bool retire(const attached& a, pubsub_member& m) noexcept {
   const std::uint64_t c = m.position.load(std::memory_order_acquire);
-  if (c != no_position && m.group < a.tables.groups.size()) {
-    pubsub_group& g = a.tables.groups[m.group];
+  const std::uint32_t index = m.group.load(std::memory_order_relaxed);
+  if (c != no_position && index < a.tables.groups.size()) {
+    pubsub_group& g = a.tables.groups[index];
     const bool claimed = c < g.cursor.load(std::memory_order_acquire);  // else not taken yet
-    const bool wanted = g.name[0] != '\0' || g.members > 1;
+    const bool wanted = g.name[0] != '\0' || count_members(a, index, &m) > 0;
     const bool there = a.geometry.slot(c).turn.load(std::memory_order_acquire) == make_turn(c, turn_committed);
     if (claimed && wanted && there) {
       if (g.orphan.load(std::memory_order_acquire) != 0) return false;
@@ -196,7 +214,6 @@ std::size_t join(const attached& a, std::string_view name, const subscription& h
                        " groups and private subscriptions, the most it was created for");
     std::memset(group->name, 0, group_name_size);
     std::memcpy(group->name, how.group.data(), how.group.size());
-    group->members = 0;
     group->orphan.store(0, std::memory_order_relaxed);  // a freed private group's
     // Gate publishers from here before choosing the start: a gate scan that misses this
     // group ran before the store below, so it read claim_pos <= the value read after it.
@@ -207,10 +224,10 @@ std::size_t join(const attached& a, std::string_view name, const subscription& h
     const std::uint64_t back = std::min<std::uint64_t>(how.history, newest - oldest);
     group->cursor.store(how.start == start_from::oldest ? oldest : newest - back, std::memory_order_seq_cst);
   }
-  ++group->members;
   member->position.store(no_position, std::memory_order_relaxed);
-  member->group = static_cast<std::uint32_t>(group - a.tables.groups.data());
+  member->group.store(static_cast<std::uint32_t>(group - a.tables.groups.data()), std::memory_order_relaxed);
   member->pid.store(self, std::memory_order_relaxed);  // dropping the table lock publishes it
+  ++group->members;
   undo.m = nullptr;
   return static_cast<std::size_t>(member - a.tables.members.data());
 }
@@ -247,6 +264,21 @@ void skip_dead_claims(const attached& a, pubsub_ring& ring) noexcept {
   }
 }
 
+// An active group without a member: its creator died joining. Without the lock, so a
+// join in progress may look like one too; the caller checks again under the lock.
+bool empty_active_group(const attached& a) noexcept {
+  std::vector<bool> has_member(a.tables.groups.size());
+  for (const pubsub_member& m : a.tables.members)
+    if (const std::uint32_t g = m.group.load(std::memory_order_relaxed);
+        m.pid.load(std::memory_order_relaxed) != 0 && g < has_member.size())
+      has_member[g] = true;
+  for (std::size_t g = 0; g < has_member.size(); ++g)
+    if (!has_member[g] &&
+        a.tables.groups[g].state.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(group_state::active))
+      return true;
+  return false;
+}
+
 // A subscriber that died leaves its member slot taken and, under block, holds
 // publishers back through its position and its group's cursor: retire it as it would
 // have left, handing a message it held to its group.
@@ -257,7 +289,7 @@ void reap_dead(const attached& a) noexcept {
   };
   bool any = false;
   for (std::size_t i = 0; i < a.tables.members.size() && !any; ++i) any = dead(i);
-  if (!any) return;
+  if (!any && !empty_active_group(a)) return;
   const lock_guard lock = table_lock(a);
   for (std::size_t i = 0; i < a.tables.members.size(); ++i) {
     pubsub_member& m = a.tables.members[i];
@@ -265,6 +297,7 @@ void reap_dead(const attached& a) noexcept {
     retire(a, m);
     drop_lock(fd, member_lock(a, i));
   }
+  for (std::size_t g = 0; g < a.tables.groups.size(); ++g) settle_group(a, g, nullptr);
 }
 
 void recover_dead(const attached& a, pubsub_ring& ring) noexcept {
@@ -303,11 +336,11 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     wake_sleepers(channel.control->space_ready);  // the gate may have moved
   }
 
-  pubsub_group& group() const noexcept { return channel.tables.groups[member.group]; }
+  pubsub_group& group() const noexcept { return channel.tables.groups[member.group.load(std::memory_order_relaxed)]; }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t& missed) noexcept {
     checked = -1;
-    if (member.group >= channel.tables.groups.size()) return status::corrupt;
+    if (member.group.load(std::memory_order_relaxed) >= channel.tables.groups.size()) return status::corrupt;
     std::uint64_t jumped = 0;
     orphan_out = false;
     const status s = ring.try_take(group(), member, ticket, payload, size, jumped, orphan_out);

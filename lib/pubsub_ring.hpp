@@ -16,13 +16,15 @@
 // Subscriber, member of group g:
 //   1. c = g.cursor; or, first, the group's orphan: a sequence a dead member held, taken
 //      by storing position = o, then CAS orphan o+1 -> 0 (a counted redelivery).
-//   2. Load slot(c).turn (C). committed(c): under block, store position = c, then CAS
-//      g.cursor c -> c+1 to own c (the gate covers c through the cursor until the CAS,
-//      through the position after it). skip(c): CAS past it. Older or writing(c): empty. Newer: the group was lapped (overwrite
-//      policy): jump to the oldest sequence still there, claim_pos - slots, and report
-//      the jump as missed messages.
-//   3. Read in place. Under overwrite, intact() re-reads turn after the reads (a
-//      seqlock): changed means the bytes were overwritten and must be dropped.
+//   2. Load slot(c).turn (C). committed(c): store position = c, then CAS g.cursor
+//      c -> c+1 to own c (the gate covers c through the cursor until the CAS, through
+//      the position after it; a reaper finds it there if the member dies). skip(c):
+//      CAS past it. Older or writing(c): empty. Newer: the group was lapped (overwrite
+//      policy, or while the group had no member): jump to the oldest sequence still
+//      there, claim_pos - slots, and report the jump as missed messages.
+//   3. Read in place. Under overwrite, and for an orphan, intact() re-reads turn after
+//      the reads (a seqlock): changed means the bytes were overwritten and must be
+//      dropped.
 //   4. Release: position = none (D), waking publishers that wait on the gate.
 //
 // Ordering: A (store-release) pairs with C (acquire load): the payload is visible. The

@@ -18,6 +18,11 @@ namespace shmq::detail {
 // Far past the end of any segment: the locks never cover bytes that are read.
 inline constexpr std::uint64_t participant_lock_base = std::uint64_t{1} << 40;
 
+// Held by a segment's creator until the segment is ready: an opener that finds it
+// initializing and this lock free knows the creator died half-way. Past every
+// participant slot index.
+inline constexpr std::uint64_t creator_lock = std::uint64_t{1} << 20;
+
 // Takes the lock of slot `index` without waiting; true if this descriptor now holds it.
 bool hold_lock(int fd, std::uint64_t index) noexcept;
 // Waits for the lock of slot `index` (for short critical sections, e.g. table changes).

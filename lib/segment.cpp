@@ -9,6 +9,7 @@
 
 #include <boost/interprocess/exceptions.hpp>
 
+#include "registry.hpp"
 #include "shmq/segment.hpp"
 #include "shmq/status.hpp"
 
@@ -160,6 +161,8 @@ segment segment::create(std::string_view name, channel_kind kind, segment_geomet
     fail(err == EPERM ? errc::permission_denied : errc::system_error, std::string(name),
          "cannot give it group " + std::to_string(group) + ": " + std::strerror(err));
   }
+  // Before sizing it: an opener that sees a size and no holder knows the creator died.
+  hold_lock(shm.get_mapping_handle().handle, creator_lock);
   try {
     shm.truncate(static_cast<bip::offset_t>(total));
     bip::mapped_region region(shm, bip::read_write);
@@ -188,6 +191,7 @@ segment segment::create(std::string_view name, channel_kind kind, segment_geomet
 void segment::mark_ready() noexcept {
   // Publishes the header and control block written before it; openers acquire it.
   header().state.store(state_ready, std::memory_order_release);
+  drop_lock(fd(), creator_lock);  // after the store: never free while still initializing
   futex_wake_all(header().state);
 }
 
@@ -233,6 +237,13 @@ segment segment::open(std::string_view name, channel_kind kind, std::chrono::mil
       if (magic != 0 && magic != segment_magic)
         fail(errc::not_shmq, shown, "not a shmq segment (bad magic)");
       if (state != state_initializing) fail(errc::corrupt, shown, "bad state word");
+      // Lock first, state again after it: the creator drops the lock after it is ready.
+      if (!held_elsewhere(s.fd(), creator_lock) && h.state.load(std::memory_order_acquire) == state_initializing)
+        fail(errc::abandoned, shown,
+             "its creator (pid " +
+                 std::to_string(std::atomic_ref<std::uint32_t>(h.creator_pid).load(std::memory_order_relaxed)) +
+                 ") died while setting it up; opening it with open_or_create replaces it, or remove it "
+                 "(shmq rm)");
       if (clock::now() >= deadline)
         fail(errc::not_ready, shown,
              "its creator (pid " +

@@ -81,7 +81,17 @@ attached_segment attach_segment(std::string_view name, channel_kind kind, segmen
     } catch (const error& e) {
       if (options.open == open_mode::create || e.code() != errc::already_exists) throw;
     }
-    if (options.if_stale != stale_segment::replace || replaced || !inspect_segment(name).stale) break;
+    if (replaced) break;
+    // A half-built segment never carried a message: nothing to recover, so it is
+    // replaced whatever if_stale says.
+    segment_info info;
+    try {
+      info = inspect_segment(name);
+    } catch (const error& e) {
+      if (e.code() != errc::not_found) throw;
+      continue;  // removed meanwhile: create it
+    }
+    if (!info.abandoned && (options.if_stale != stale_segment::replace || !info.stale)) break;
     remove_segment(name);  // and create it afresh
     replaced = true;
   }

@@ -39,6 +39,7 @@ class category final : public std::error_category {
       case errc::role_taken: return "role already taken";
       case errc::limit_reached: return "participant limit reached";
       case errc::system_error: return "system error";
+      case errc::abandoned: return "segment abandoned half-built";
     }
     return "unknown shmq error";
   }

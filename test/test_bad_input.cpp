@@ -4,10 +4,12 @@
 // damaged ring must report corrupt (and keep reporting it) without crashing. The
 // damage is done through a separate mapping with the structs of layout.hpp, after a
 // real channel has been created with the public API.
+#include <fcntl.h>
 #include <optional>
 #include <random>
 #include <string>
 
+#include "registry.hpp"
 #include "ring_fixture.hpp"
 #include "test_support.hpp"
 
@@ -17,6 +19,8 @@ using namespace std::chrono_literals;
 using namespace shmq::detail;
 using shmq::channel_options;
 using shmq::errc;
+using shmq::inspect_segment;
+using shmq::segment_info;
 using shmq::open_mode;
 using shmq::spsc_consumer;
 using shmq::spsc_producer;
@@ -110,6 +114,21 @@ TEST_CASE("foreign_objects_are_not_shmq") {
   CHECK(shmq::segment_exists(seg.name()));
 }
 
+// A sized segment still initializing whose creator lock nobody holds: its creator died
+// half-way. Opening it says so; open_or_create replaces it (it never carried a message);
+// it is listed as stale.
+void expect_abandoned(const std::string& name) {
+  expect_refused(name, errc::abandoned, "died while setting it up");
+  const segment_info info = inspect_segment(name);
+  CHECK(info.stale);
+  CHECK(info.abandoned);
+  {
+    spsc_consumer c(name, channel_options{});  // open_or_create
+    CHECK(c.try_read().status() == status::empty);
+  }
+  CHECK_FALSE(inspect_segment(name).stale);
+}
+
 TEST_CASE("creator_never_finished") {
   segment_guard seg("unfinished");
   SUBCASE("size 0: died between shm_open and ftruncate") {
@@ -119,7 +138,7 @@ TEST_CASE("creator_never_finished") {
   }
   SUBCASE("sized and zero-filled, header never written") {
     shmq::test::write_shm_object(seg.name(), std::vector<std::byte>(total_size));
-    expect_refused(seg.name(), errc::not_ready, "did not finish");
+    expect_abandoned(seg.name());
   }
   SUBCASE("header written, never marked ready") {
     make_channel(seg.name());
@@ -127,7 +146,18 @@ TEST_CASE("creator_never_finished") {
       raw_segment raw(seg.name());
       raw.header().state.store(state_initializing);
     }
+    expect_abandoned(seg.name());
+  }
+  SUBCASE("a live creator still setting it up") {
+    make_channel(seg.name());
+    raw_segment raw(seg.name());
+    raw.header().state.store(state_initializing);
+    const int fd = ::open(("/dev/shm/shmq." + seg.name()).c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(hold_lock(fd, creator_lock));  // as the creator holds it
     expect_refused(seg.name(), errc::not_ready, "did not finish");
+    CHECK_FALSE(inspect_segment(seg.name()).stale);
+    ::close(fd);
   }
 }
 

@@ -138,7 +138,7 @@ TEST_CASE("pubsub ring, block: 2 publisher threads, a private reader and a group
   for (std::size_t i = 0; i < members; ++i) {
     new (&member_table[i]) detail::pubsub_member{};
     member_table[i].position.store(detail::no_position);
-    member_table[i].group = member_group[i];
+    member_table[i].group.store(member_group[i]);
   }
   const detail::slot_geometry g{reinterpret_cast<std::byte*>(member_table + members), slots, slot_bytes, max};
   const detail::pubsub_tables tables{{group_table, groups}, {member_table, members}};
@@ -164,9 +164,9 @@ TEST_CASE("pubsub ring, block: 2 publisher threads, a private reader and a group
     threads.emplace_back([&, m] {
       detail::pubsub_ring ring(*control, g, tables, true);
       detail::pubsub_member& me = member_table[m];
-      detail::pubsub_group& mine = group_table[me.group];
+      detail::pubsub_group& mine = group_table[me.group.load()];
       std::vector<std::uint64_t> next(publishers, 0);
-      while (received[me.group].load() < publishers * count) {
+      while (received[me.group.load()].load() < publishers * count) {
         std::uint64_t ticket = 0, size = 0, missed = 0;
         const std::byte* payload = nullptr;
         bool adopted = false;
@@ -178,9 +178,9 @@ TEST_CASE("pubsub ring, block: 2 publisher threads, a private reader and a group
         REQUIRE(s == status::ok);
         REQUIRE(missed == 0);
         REQUIRE(!adopted);
-        counts.count(me.group, check_in_order({payload, size}, next));
+        counts.count(me.group.load(), check_in_order({payload, size}, next));
         ring.release(me);
-        received[me.group].fetch_add(1);
+        received[me.group.load()].fetch_add(1);
       }
     });
   for (auto& t : threads) t.join();

@@ -34,7 +34,8 @@ struct segment_info {
   std::string kind;  // "spsc", "mpmc", "pubsub"; empty if unreadable
   std::uint64_t size = 0;
   std::vector<participant> participants;  // attached now, or dead without detaching
-  bool stale = false;  // some participant died and none is alive
+  bool stale = false;  // some participant died and none is alive, or `abandoned`
+  bool abandoned = false;  // its creator died setting it up
   std::string problem;  // why it could not be read (not shmq, corrupt, not ready, ...)
 };
 

@@ -42,6 +42,7 @@ enum class errc {
   role_taken,         // the channel already has a live producer (or consumer)
   limit_reached,      // as many producers, consumers or groups as the channel allows
   system_error,       // an unexpected OS error; the message has details
+  abandoned,          // its creator died while setting it up: nothing was ever sent through it
 };
 
 const std::error_category& error_category() noexcept;
