@@ -92,12 +92,14 @@ constexpr std::size_t max_children = 8;
 
 // Where a child is in its loop: the harness reads it to time blocked producers, and
 // after a kill to count what the kill interrupted.
-enum class phase : std::uint32_t { idle, blocked, loaned, holding };
+enum class phase : std::uint32_t { idle, blocked, loaned, holding, copying, copied };
+constexpr std::size_t phases = 6;
 
 struct alignas(64) child_flags {  // a cache line each: children write them all the time
   std::atomic<std::uint32_t> ready;  // the child attached its endpoint
   std::atomic<phase> at;
   std::atomic<std::uint64_t> commits;  // per producer, over its restarts
+  std::atomic<std::uint64_t> copied;   // the id a consumer in phase::copied holds
 };
 
 struct ledger_header {
@@ -141,7 +143,12 @@ class ledger {
     header_->committed_total.fetch_add(1, std::memory_order_relaxed);
     header_->children[slot].commits.fetch_add(1, std::memory_order_relaxed);
   }
-  void set_phase(std::size_t slot, phase p) noexcept { header_->children[slot].at.store(p, std::memory_order_relaxed); }
+  void set_phase(std::size_t slot, phase p) noexcept { header_->children[slot].at.store(p, std::memory_order_release); }
+  // A consumer holds a copy of message `id` that it has not counted yet.
+  void note_copy(std::size_t slot, std::uint64_t id) noexcept {
+    header_->children[slot].copied.store(id, std::memory_order_relaxed);
+    set_phase(slot, phase::copied);
+  }
   void count_redelivery(std::size_t g) noexcept { header_->redelivered[g].fetch_add(1, std::memory_order_relaxed); }
   void deliver(std::size_t g, std::uint64_t id) noexcept {
     delivered_[g * capacity_ + id].fetch_add(1, std::memory_order_relaxed);
@@ -170,7 +177,10 @@ class ledger {
     header_->children[slot].ready.store(0, std::memory_order_release);
     header_->children[slot].at.store(phase::idle, std::memory_order_release);
   }
-  phase phase_of(std::size_t slot) const noexcept { return header_->children[slot].at.load(std::memory_order_relaxed); }
+  phase phase_of(std::size_t slot) const noexcept { return header_->children[slot].at.load(std::memory_order_acquire); }
+  std::uint64_t copied(std::size_t slot) const noexcept {
+    return header_->children[slot].copied.load(std::memory_order_relaxed);
+  }
   std::uint64_t commits(std::size_t slot) const noexcept {
     return header_->children[slot].commits.load(std::memory_order_relaxed);
   }
@@ -214,74 +224,149 @@ void dawdle(std::uint64_t id, std::uint64_t where) noexcept {
   }
 }
 
+// Waits for room as an application would, in slices so that the stop flag is seen. The
+// phase tells the harness that the producer is blocked, so it can time how long.
+template <class Producer>
+loan loan_waiting(Producer& producer, std::size_t size, ledger& led, std::size_t slot) {
+  loan l = producer.try_loan(size);
+  if (l.status() != status::full) return l;
+  led.set_phase(slot, phase::blocked);
+  do {
+    l = producer.loan_for(size, poll_timeout);
+  } while (l.status() == status::timed_out && !led.stopping());
+  led.set_phase(slot, phase::idle);
+  return l;
+}
+
+template <class Producer>
+status push_waiting(Producer& producer, std::span<const std::byte> message, ledger& led, std::size_t slot) {
+  status s = producer.try_push(message);
+  if (s != status::full) return s;
+  led.set_phase(slot, phase::blocked);
+  do {
+    s = producer.push_for(message, poll_timeout);
+  } while (s == status::timed_out && !led.stopping());
+  led.set_phase(slot, phase::idle);
+  return s;
+}
+
+// Writes message `id` in place: loan, fill, commit.
+template <class Producer>
+status send_in_place(Producer& producer, std::uint64_t id, std::size_t size, ledger& led, std::size_t slot) {
+  loan l = loan_waiting(producer, size, led, slot);
+  if (!l) return l.status();
+  led.set_phase(slot, phase::loaned);
+  stamped::fill(l.data(), id);
+  dawdle(id, 1);
+  l.commit();
+  return status::ok;
+}
+
+// One message in four goes by push (a copy), the rest in place.
 template <class Make>
 int run_producer(ledger& led, std::size_t slot, Make&& make) {
   auto producer = make();
   led.mark_ready(slot);
   const std::size_t max = producer.max_message_size();
+  std::vector<std::byte> buffer(max);
   while (!led.stop_producing()) {
     const std::uint64_t id = led.take_id();
     if (id >= led.capacity()) return 0;  // the round's ids are used up
-    const std::size_t size = message_size(id, max);
-    loan l = producer.try_loan(size);
-    if (l.status() == status::full) {
-      led.set_phase(slot, phase::blocked);  // the harness times how long
-      do {
-        l = producer.loan_for(size, poll_timeout);
-      } while (l.status() == status::timed_out && !led.stopping());
+    const std::span<std::byte> message = std::span(buffer).first(message_size(id, max));
+    status s;
+    if (id % 4 == 3) {
+      stamped::fill(message, id);
+      s = push_waiting(producer, message, led, slot);
+    } else {
+      s = send_in_place(producer, id, message.size(), led, slot);
+    }
+    if (s == status::ok) {
+      led.mark_committed(slot, id);
       led.set_phase(slot, phase::idle);
+      continue;
     }
-    if (led.stopping()) return 0;  // given up: id stays a hole, never committed
-    if (!l) {
-      led.report("producer %d: loan of %zu bytes: %s", ::getpid(), size, to_string(l.status()));
-      return 2;
-    }
-    led.set_phase(slot, phase::loaned);
-    stamped::fill(l.data(), id);
-    dawdle(id, 1);
-    l.commit();
-    led.mark_committed(slot, id);
-    led.set_phase(slot, phase::idle);
+    if (led.stopping()) return 0;  // given up: the id stays a hole, never committed
+    led.report("producer %d: sending %zu bytes: %s", ::getpid(), message.size(), to_string(s));
+    return 2;
   }
   return 0;
 }
 
 // Checks one received message and counts it; false (and an error reported) if it is
 // not a message some producer wrote.
-bool take_delivery(ledger& led, std::size_t group, const view& v, std::size_t max) {
+bool take_delivery(ledger& led, std::size_t group, std::span<const std::byte> data, bool redelivered,
+                   std::size_t max) {
   std::uint64_t id = 0;
-  if (stamped::check(v.data(), id) != stamped::verdict::ok) {
-    led.report("group %zu: message of %zu bytes with a bad stamp", group, v.size());
+  if (stamped::check(data, id) != stamped::verdict::ok) {
+    led.report("group %zu: message of %zu bytes with a bad stamp", group, data.size());
     return false;
   }
-  if (id >= led.capacity() || v.size() != message_size(id, max)) {
+  if (id >= led.capacity() || data.size() != message_size(id, max)) {
     led.report("group %zu: message id %llu has %zu bytes", group, static_cast<unsigned long long>(id),
-               v.size());
+               data.size());
     return false;
   }
-  dawdle(id, 2 + v.redelivered());
-  if (v.redelivered()) led.count_redelivery(group);  // first: see the ledger comment above
+  dawdle(id, 2 + redelivered);
+  if (redelivered) led.count_redelivery(group);  // first: see the ledger comment above
   led.deliver(group, id);
-  dawdle(id, 4 + v.redelivered());
+  dawdle(id, 4 + redelivered);
   return true;
 }
 
+// Receives one message in place, holding it while it is checked and counted. 0 when it
+// did, or nothing came in time; else an exit code.
+template <class Consumer>
+int receive_in_place(Consumer& consumer, ledger& led, std::size_t slot, std::size_t group) {
+  view v = consumer.read_for(poll_timeout);
+  if (v.status() == status::timed_out) return 0;
+  if (!v) {
+    led.report("group %zu consumer %d: read: %s", group, ::getpid(), to_string(v.status()));
+    return 3;
+  }
+  led.set_phase(slot, phase::holding);
+  if (!take_delivery(led, group, v.data(), v.redelivered(), consumer.max_message_size())) return 4;
+  v.release();
+  led.set_phase(slot, phase::idle);
+  return 0;
+}
+
+// Receives one message by copy, if one is there: pop_result must carry the redelivered
+// flag as view does. A copy is the caller's once pop returns, so a kill after that and
+// before counting loses it legitimately. note_copy() names it for the harness, which
+// counts it for the dead; a kill in the few instructions before (phase::copying) may
+// lose one unnamed message, which the checks allow for. try_pop (no waiting inside)
+// keeps that phase short. 1 if nothing was there.
+template <class Consumer>
+int receive_copy(Consumer& consumer, std::span<std::byte> buffer, ledger& led, std::size_t slot, std::size_t group) {
+  led.set_phase(slot, phase::copying);
+  const pop_result r = consumer.try_pop(buffer);
+  if (r.status == status::empty) {
+    led.set_phase(slot, phase::idle);
+    return 1;
+  }
+  if (r.status != status::ok) {
+    led.report("group %zu consumer %d: pop: %s", group, ::getpid(), to_string(r.status));
+    return 3;
+  }
+  std::uint64_t id = ~std::uint64_t{0};
+  if (r.size >= sizeof id) std::memcpy(&id, buffer.data(), sizeof id);
+  led.note_copy(slot, id);
+  if (!take_delivery(led, group, buffer.first(r.size), r.redelivered, consumer.max_message_size())) return 4;
+  led.set_phase(slot, phase::idle);
+  return 0;
+}
+
+// One receive in four copies (pop) when a message is there; the others, and the waits,
+// read in place.
 template <class Make>
 int run_consumer(ledger& led, std::size_t slot, std::size_t group, Make&& make) {
   auto consumer = make();
   led.mark_ready(slot);
-  const std::size_t max = consumer.max_message_size();
-  while (!led.stopping()) {
-    view v = consumer.read_for(poll_timeout);
-    if (v.status() == status::timed_out) continue;
-    if (!v) {
-      led.report("group %zu consumer %d: read: %s", group, ::getpid(), to_string(v.status()));
-      return 3;
-    }
-    led.set_phase(slot, phase::holding);
-    if (!take_delivery(led, group, v, max)) return 4;
-    v.release();
-    led.set_phase(slot, phase::idle);
+  std::vector<std::byte> buffer(consumer.max_message_size());
+  for (std::uint64_t n = 0; !led.stopping(); ++n) {
+    int rc = n % 4 == 3 ? receive_copy(consumer, buffer, led, slot, group) : 1;
+    if (rc == 1) rc = receive_in_place(consumer, led, slot, group);
+    if (rc != 0) return rc;
   }
   return 0;
 }
@@ -408,24 +493,22 @@ class stall_timer {
   bool flagged_ = false;
 };
 
-// Whether a group has a committed message it has not received. Keeps a frontier below
-// which every id is delivered or set aside: ids not (yet) marked committed are holes
-// or in flight, and are looked at again on each sample.
+// Counts the committed messages a group has not received yet. Every id below the
+// frontier is delivered or set aside: waiting, a hole (never committed) or in flight
+// (not marked committed yet). Set-aside ids are looked at again on each sample; they
+// are few (about the ring's slots, plus one per kill).
 class backlog_watch {
  public:
-  bool pending(const ledger& led, std::size_t g) {
-    bool any = false;
+  std::uint64_t pending(const ledger& led, std::size_t g) {
+    for (const std::uint64_t end = led.end(); frontier_ < end; ++frontier_)
+      if (led.delivered(g, frontier_) == 0) set_aside_.push_back(frontier_);
+    std::uint64_t n = 0;
     std::erase_if(set_aside_, [&](std::uint64_t id) {
       if (led.delivered(g, id) != 0) return true;
-      any |= led.committed(id);
+      n += led.committed(id);
       return false;
     });
-    for (const std::uint64_t end = led.end(); frontier_ < end; ++frontier_) {
-      if (led.delivered(g, frontier_) != 0) continue;
-      if (led.committed(frontier_)) return true;
-      set_aside_.push_back(frontier_);
-    }
-    return any;
+    return n;
   }
 
  private:
@@ -438,7 +521,9 @@ class backlog_watch {
 struct round_result {
   std::uint64_t kills = 0, producer_kills = 0;
   std::uint64_t consumer_kills[max_groups] = {};
-  std::uint64_t kills_at[4] = {};  // by the phase they interrupted
+  std::uint64_t kills_at[phases] = {};  // by the phase they interrupted
+  std::uint64_t copy_kills[max_groups] = {};  // consumers killed in phase::copying
+  std::uint64_t counted_for_dead = 0;  // copies consumers were killed holding
   std::uint64_t committed = 0, deliveries = 0, redelivered = 0, duplicates = 0;
   milliseconds consumer_gap{}, producer_gap{};
   std::vector<std::string> problems;
@@ -546,12 +631,27 @@ class fault_round {
       return;
     }
     ++result_.kills;
-    ++result_.kills_at[static_cast<std::size_t>(led_.phase_of(i))];
-    if (plan_of(i).producer)
+    const phase interrupted = led_.phase_of(i);
+    ++result_.kills_at[static_cast<std::size_t>(interrupted)];
+    if (plan_of(i).producer) {
       ++result_.producer_kills;
-    else
+    } else {
       ++result_.consumer_kills[plan_of(i).group];
+      count_for_the_dead(i, interrupted);
+    }
     spawn(i);
+  }
+
+  // A consumer killed with a copy it had not counted received it all the same.
+  void count_for_the_dead(std::size_t i, phase interrupted) {
+    const std::size_t g = plan_of(i).group;
+    if (interrupted == phase::copying) ++result_.copy_kills[g];
+    if (interrupted != phase::copied) return;
+    const std::uint64_t id = led_.copied(i);
+    if (id < led_.capacity() && led_.delivered(g, id) == 0) {
+      led_.deliver(g, id);
+      ++result_.counted_for_dead;
+    }
   }
 
   void kill_all() noexcept {
@@ -566,6 +666,12 @@ class fault_round {
   }
 
   // ---- watching ----
+
+  // Committed messages wait for group g, beyond those that may have died with a consumer
+  // killed inside try_pop (see receive_copy).
+  bool waiting_messages(std::size_t g) {
+    return groups_[g].backlog.pending(led_, g) > result_.copy_kills[g];
+  }
 
   bool group_has_ready_member(std::size_t g) const {
     for (std::size_t i = 0; i < children_.size(); ++i)
@@ -592,7 +698,7 @@ class fault_round {
     reap_ended();
     const auto now = clock_type::now();
     for (std::size_t g = 0; g < plan_.groups; ++g) {
-      const bool due = groups_[g].backlog.pending(led_, g) && group_has_ready_member(g);
+      const bool due = waiting_messages(g) && group_has_ready_member(g);
       const std::uint64_t got = led_.header().deliveries[g].load(std::memory_order_relaxed);
       if (groups_[g].timer.update(got, due, now, settings_.bound))
         problem("group " + std::to_string(g) + " received nothing for " +
@@ -677,7 +783,7 @@ class fault_round {
 
   bool all_delivered() {
     for (std::size_t g = 0; g < plan_.groups; ++g)
-      if (groups_[g].backlog.pending(led_, g)) return false;
+      if (waiting_messages(g)) return false;
     return true;
   }
 
@@ -715,9 +821,10 @@ class fault_round {
     }
     const std::uint64_t redelivered = led_.header().redelivered[g].load();
     const std::string group = "group " + std::to_string(g) + ": ";
-    if (missing > 0)
+    if (missing > result_.copy_kills[g])
       problem(group + std::to_string(missing) + " committed messages never delivered (first id " +
-              std::to_string(first_missing) + ")");
+              std::to_string(first_missing) + "; " + std::to_string(result_.copy_kills[g]) +
+              " may have died with consumers killed inside try_pop)");
     if (duplicates > redelivered)
       problem(group + std::to_string(duplicates) + " duplicate deliveries but only " +
               std::to_string(redelivered) + " flagged as redelivered");
@@ -768,7 +875,9 @@ void add(round_result& total, round_result&& r) {
   total.kills += r.kills;
   total.producer_kills += r.producer_kills;
   for (std::size_t g = 0; g < max_groups; ++g) total.consumer_kills[g] += r.consumer_kills[g];
-  for (std::size_t p = 0; p < 4; ++p) total.kills_at[p] += r.kills_at[p];
+  for (std::size_t p = 0; p < phases; ++p) total.kills_at[p] += r.kills_at[p];
+  for (std::size_t g = 0; g < max_groups; ++g) total.copy_kills[g] += r.copy_kills[g];
+  total.counted_for_dead += r.counted_for_dead;
   total.committed += r.committed;
   total.deliveries += r.deliveries;
   total.redelivered += r.redelivered;
@@ -810,7 +919,8 @@ void check_pattern(const char* kind, pattern_plan (*make_plan)(const std::string
   const auto at = [&](phase p) { return t.kills_at[static_cast<std::size_t>(p)]; };
   summary << kind << ": " << t.kills << " kills: " << t.producer_kills << " producers (" << at(phase::loaned)
           << " between loan and commit, " << at(phase::blocked) << " blocked in a loan), "
-          << t.kills - t.producer_kills << " consumers (" << at(phase::holding) << " holding a message); "
+          << t.kills - t.producer_kills << " consumers (" << at(phase::holding) << " holding a message, "
+          << at(phase::copied) << " holding a copy, " << at(phase::copying) << " inside try_pop); "
           << t.committed << " messages committed, " << t.deliveries << " delivered, " << t.redelivered
           << " redelivered, " << t.duplicates << " duplicates; longest gap: consumers "
           << t.consumer_gap.count() << " ms, producers " << t.producer_gap.count() << " ms; " << r.rounds
