@@ -25,6 +25,11 @@
 // two can only over-count redeliveries, never hide a duplicate. A producer killed
 // between commit() and marking leaves a message that is delivered but unmarked: at
 // most one per producer kill.
+//
+// Producers send in place (loan, commit) and by copy (push); consumers read in place
+// (read_for, holding the view while counting) and by copy (try_pop). Half the kills aim
+// at a child in a window recovery is about (a producer between loan and commit, a
+// consumer holding a message); the rest land wherever the child is.
 #include <doctest/doctest.h>
 
 #include <algorithm>
