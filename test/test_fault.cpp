@@ -529,6 +529,7 @@ struct round_result {
   std::uint64_t kills_at[phases] = {};  // by the phase they interrupted
   std::uint64_t copy_kills[max_groups] = {};  // consumers killed in phase::copying
   std::uint64_t counted_for_dead = 0;  // copies consumers were killed holding
+  std::uint64_t attach_kills = 0;      // children killed before their endpoint was up
   std::uint64_t committed = 0, deliveries = 0, redelivered = 0, duplicates = 0;
   milliseconds consumer_gap{}, producer_gap{};
   std::vector<std::string> problems;
@@ -638,6 +639,7 @@ class fault_round {
     ++result_.kills;
     const phase interrupted = led_.phase_of(i);
     ++result_.kills_at[static_cast<std::size_t>(interrupted)];
+    result_.attach_kills += !led_.ready(i);
     if (plan_of(i).producer) {
       ++result_.producer_kills;
     } else {
@@ -765,6 +767,7 @@ class fault_round {
   }
 
   void kill_phase(std::uint64_t kill_goal, clock_type::time_point soak_end) {
+    kill_goal_ = kill_goal;
     std::uniform_int_distribution<long> gap_us(0, settings_.kill_gap.count() * 1000);
     while (result_.kills < kill_goal && !failed() && producer_running()) {
       const auto at = clock_type::now() + std::chrono::microseconds(gap_us(rng_));
@@ -773,7 +776,19 @@ class fault_round {
       if (!victim) continue;
       if (std::bernoulli_distribution(0.5)(rng_)) catch_in_window(*victim);
       kill_and_restart(*victim);
+      if (std::bernoulli_distribution(0.1)(rng_)) kill_while_attaching(*victim);
     }
+  }
+
+  // Kills a child just restarted, within its first 0.6 ms: often while it attaches
+  // (claims its place, joins its group), which kills at random moments rarely hit.
+  void kill_while_attaching(std::size_t i) {
+    if (!may_kill(i) || result_.kills >= kill_goal_) return;
+    const auto until = clock_type::now() + std::chrono::microseconds(
+                                               std::uniform_int_distribution<int>(0, 600)(rng_));
+    while (clock_type::now() < until && !led_.ready(i)) {
+    }
+    kill_and_restart(i);
   }
 
   // Half the kills aim at the windows recovery is about: a producer between loan and
@@ -866,6 +881,7 @@ class fault_round {
   std::vector<group_state> groups_;
   std::vector<stall_timer> timers_;  // per child; producers only
   round_result result_;
+  std::uint64_t kill_goal_ = 0;
 };
 
 // ---- a pattern: rounds until its kills (or soak time) are done ----
@@ -883,6 +899,7 @@ void add(round_result& total, round_result&& r) {
   for (std::size_t p = 0; p < phases; ++p) total.kills_at[p] += r.kills_at[p];
   for (std::size_t g = 0; g < max_groups; ++g) total.copy_kills[g] += r.copy_kills[g];
   total.counted_for_dead += r.counted_for_dead;
+  total.attach_kills += r.attach_kills;
   total.committed += r.committed;
   total.deliveries += r.deliveries;
   total.redelivered += r.redelivered;
@@ -922,7 +939,7 @@ void check_pattern(const char* kind, pattern_plan (*make_plan)(const std::string
   const round_result& t = r.total;
   std::ostringstream summary;
   const auto at = [&](phase p) { return t.kills_at[static_cast<std::size_t>(p)]; };
-  summary << kind << ": " << t.kills << " kills: " << t.producer_kills << " producers (" << at(phase::loaned)
+  summary << kind << ": " << t.kills << " kills (" << t.attach_kills << " while attaching): " << t.producer_kills << " producers (" << at(phase::loaned)
           << " between loan and commit, " << at(phase::blocked) << " blocked in a loan), "
           << t.kills - t.producer_kills << " consumers (" << at(phase::holding) << " holding a message, "
           << at(phase::copied) << " holding a copy, " << at(phase::copying) << " inside try_pop); "
