@@ -36,7 +36,6 @@
 #include <chrono>
 #include <cstdarg>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -124,7 +123,7 @@ struct ledger_header {
 // before forking, so the parent reads what a killed child wrote.
 class ledger {
  public:
-  ledger(std::uint64_t capacity, std::size_t groups) : capacity_(capacity), groups_(groups) {
+  ledger(std::uint64_t capacity, std::size_t groups) : capacity_(capacity) {
     bytes_ = sizeof(ledger_header) + capacity * (1 + groups * sizeof(std::atomic<std::uint16_t>));
     void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(p != MAP_FAILED);
@@ -138,7 +137,6 @@ class ledger {
   ledger& operator=(const ledger&) = delete;
 
   std::uint64_t capacity() const noexcept { return capacity_; }
-  std::size_t groups() const noexcept { return groups_; }
   ledger_header& header() const noexcept { return *header_; }
 
   // ---- in children ----
@@ -201,7 +199,6 @@ class ledger {
 
  private:
   std::uint64_t capacity_;
-  std::size_t groups_;
   std::size_t bytes_ = 0;
   ledger_header* header_ = nullptr;
   std::atomic<std::uint16_t>* delivered_ = nullptr;
@@ -557,7 +554,6 @@ class fault_round {
  private:
   struct child {
     pid_t pid = -1;
-    bool done = false;  // left on its own: a producer out of ids, or anyone after stop
   };
   struct group_state {
     backlog_watch backlog;
@@ -583,7 +579,7 @@ class fault_round {
       ::_exit(run_child(i));
     }
     REQUIRE(pid > 0);
-    children_[i] = child{pid, false};
+    children_[i].pid = pid;
   }
 
   int run_child(std::size_t i) noexcept {
@@ -607,10 +603,7 @@ class fault_round {
   void ended(std::size_t i, int st) {
     children_[i].pid = -1;
     const bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    if (clean && (plan_of(i).producer || led_.stopping())) {
-      children_[i].done = true;
-      return;
-    }
+    if (clean && (plan_of(i).producer || led_.stopping())) return;  // a producer out of ids, or told to
     std::string what = plan_of(i).label + " " + (clean ? "left before the end" : describe_exit(st));
     if (const std::string e = led_.error_text(); !e.empty()) what += " (first error: " + e + ")";
     problem(what);
