@@ -46,7 +46,8 @@ class mpmc_recovery {
     if (!any_stuck(tables_.producers, stuck_at(geometry_, control_->enqueue_pos.load(std::memory_order_acquire), 0)))
       return;
     const lock_guard lock(tables_.producers.fd, tables_.recovery_lock);
-    for (;;) {
+    // Each skip frees one record's ticket; a hostile segment must not make this spin.
+    for (std::size_t n = 0; n < tables_.producers.records.size(); ++n) {
       const std::uint64_t enq = control_->enqueue_pos.load(std::memory_order_acquire);
       const std::uint64_t t = dead_ticket(tables_.producers, stuck_at(geometry_, enq, 0));
       if (t == no_ticket) return;

@@ -257,7 +257,8 @@ void skip_dead_claims(const attached& a, pubsub_ring& ring) noexcept {
   const ticket_table table{a.seg.fd(), publisher_lock(0), a.records};
   if (!any_stuck(table, stuck(a.control->claim_pos.load(std::memory_order_acquire)))) return;
   const lock_guard lock = table_lock(a);
-  for (;;) {
+  // Each skip frees one record's ticket; a hostile segment must not make this spin.
+  for (std::size_t n = 0; n < table.records.size(); ++n) {
     const std::uint64_t t = dead_ticket(table, stuck(a.control->claim_pos.load(std::memory_order_acquire)));
     if (t == no_ticket) return;
     ring.publish(t, 0, true);
