@@ -43,16 +43,10 @@ class mpmc_recovery {
 
   // Publishes skips for dead producers' tickets.
   void skip_dead_claims(mpmc_ring& ring) const noexcept {
-    if (!any_stuck(tables_.producers, stuck_at(geometry_, control_->enqueue_pos.load(std::memory_order_acquire), 0)))
-      return;
-    const lock_guard lock(tables_.producers.fd, tables_.recovery_lock);
-    // Each skip frees one record's ticket; a hostile segment must not make this spin.
-    for (std::size_t n = 0; n < tables_.producers.records.size(); ++n) {
-      const std::uint64_t enq = control_->enqueue_pos.load(std::memory_order_acquire);
-      const std::uint64_t t = dead_ticket(tables_.producers, stuck_at(geometry_, enq, 0));
-      if (t == no_ticket) return;
-      ring.publish(t, 0, true);
-    }
+    skip_dead_tickets(
+        tables_.producers, tables_.recovery_lock,
+        [this] { return stuck_at(geometry_, control_->enqueue_pos.load(std::memory_order_acquire), 0); },
+        [&ring](std::uint64_t t) { ring.publish(t, 0, true); });
   }
 
   // Skips dead producers' tickets, then adopts a dead consumer's ticket into consumer

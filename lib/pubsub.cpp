@@ -251,18 +251,13 @@ ticket_record& own_record(const attached& a, const claimed_slot& slot) noexcept 
 // as an aborted loan would have left (ticket_records.hpp argues the order: claim_pos,
 // records, turn).
 void skip_dead_claims(const attached& a, pubsub_ring& ring) noexcept {
-  const auto stuck = [&](std::uint64_t claimed) {
-    return [&ring, claimed](std::uint64_t t) { return ring.unfinished(t, claimed); };
-  };
-  const ticket_table table{a.seg.fd(), publisher_lock(0), a.records};
-  if (!any_stuck(table, stuck(a.control->claim_pos.load(std::memory_order_acquire)))) return;
-  const lock_guard lock = table_lock(a);
-  // Each skip frees one record's ticket; a hostile segment must not make this spin.
-  for (std::size_t n = 0; n < table.records.size(); ++n) {
-    const std::uint64_t t = dead_ticket(table, stuck(a.control->claim_pos.load(std::memory_order_acquire)));
-    if (t == no_ticket) return;
-    ring.publish(t, 0, true);
-  }
+  skip_dead_tickets(
+      {a.seg.fd(), publisher_lock(0), a.records}, table_lock_index,
+      [&] {
+        const std::uint64_t claimed = a.control->claim_pos.load(std::memory_order_acquire);
+        return [&ring, claimed](std::uint64_t t) { return ring.unfinished(t, claimed); };
+      },
+      [&ring](std::uint64_t t) { ring.publish(t, 0, true); });
 }
 
 // An active group without a member: its creator died joining. Without the lock, so a

@@ -71,31 +71,31 @@ template <class Init>
 attached_segment attach_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
                                 const endpoint_options& options, Init&& init) {
   enable_light_fences();
-  bool replaced = false;
-  while (options.open != open_mode::open) {
-    try {
-      segment s = segment::create(name, kind, geometry, options.mode, options.group);
-      init(s);
-      s.mark_ready();
-      return {std::move(s), true};
-    } catch (const error& e) {
-      if (options.open == open_mode::create || e.code() != errc::already_exists) throw;
+  const bool may_create = options.open != open_mode::open;
+  for (bool replaced = false;; replaced = true) {
+    if (may_create) {
+      try {
+        segment s = segment::create(name, kind, geometry, options.mode, options.group);
+        init(s);
+        s.mark_ready();
+        return {std::move(s), true};
+      } catch (const error& e) {
+        if (options.open == open_mode::create || e.code() != errc::already_exists) throw;
+      }
+      if (!replaced && options.if_stale == stale_segment::replace && inspect_segment(name).stale) {
+        remove_segment(name);  // and create it afresh
+        continue;
+      }
     }
-    if (replaced) break;
-    // A half-built segment never carried a message: nothing to recover, so it is
-    // replaced whatever if_stale says.
-    segment_info info;
     try {
-      info = inspect_segment(name);
+      return {segment::open(name, kind, options.open_timeout), false};
     } catch (const error& e) {
-      if (e.code() != errc::not_found) throw;
-      continue;  // removed meanwhile: create it
+      // A half-built segment never carried a message: nothing to recover, so
+      // open_or_create replaces it whatever if_stale says.
+      if (!may_create || replaced || e.code() != errc::abandoned) throw;
     }
-    if (!info.abandoned && (options.if_stale != stale_segment::replace || !info.stale)) break;
-    remove_segment(name);  // and create it afresh
-    replaced = true;
+    remove_segment(name);
   }
-  return {segment::open(name, kind, options.open_timeout), false};
 }
 
 }  // namespace shmq::detail

@@ -25,11 +25,10 @@ struct ticket_table {
   std::uint64_t first_lock;  // participant lock of records[0]; records[i] uses first_lock + i
   std::span<ticket_record> records;
 
-  // Does a live participant other than records[self] hold ticket t?
-  bool live_holder(std::uint64_t t, std::size_t self) const noexcept {
+  // Does a live participant hold ticket t?
+  bool live_holder(std::uint64_t t) const noexcept {
     for (std::size_t i = 0; i < records.size(); ++i)
-      if (i != self && records[i].ticket.load(std::memory_order_acquire) == t &&
-          held_elsewhere(fd, first_lock + i))
+      if (records[i].ticket.load(std::memory_order_acquire) == t && held_elsewhere(fd, first_lock + i))
         return true;
     return false;
   }
@@ -55,10 +54,25 @@ std::uint64_t dead_ticket(const ticket_table& table, Stuck&& stuck, std::size_t 
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t i = (first + k) % n;
     const std::uint64_t t = table.records[i].ticket.load(std::memory_order_acquire);
-    if (!stuck(t) || !table.not_live(i) || table.live_holder(t, n)) continue;
+    if (!stuck(t) || !table.not_live(i) || table.live_holder(t)) continue;
     if (stuck(t)) return t;  // still stuck after the record scan: its taker is dead
   }
   return no_ticket;
+}
+
+// Publishes skip(t) for every stuck ticket whose taker is dead, under file lock
+// `recovery_lock`. stuck_now() gives stuck() for a position loaded at the call. Each skip
+// frees one record's ticket, so a hostile segment cannot make this spin.
+template <class StuckNow, class Skip>
+void skip_dead_tickets(const ticket_table& table, std::uint64_t recovery_lock, StuckNow&& stuck_now,
+                       Skip&& skip) noexcept {
+  if (!any_stuck(table, stuck_now())) return;
+  const lock_guard lock(table.fd, recovery_lock);
+  for (std::size_t n = 0; n < table.records.size(); ++n) {
+    const std::uint64_t t = dead_ticket(table, stuck_now());
+    if (t == no_ticket) return;
+    skip(t);
+  }
 }
 
 // Stores the ticket a participant is about to take; see the ordering note above.

@@ -59,6 +59,30 @@ void expect(Consumer& c, std::uint64_t seq, bool redelivered) {
   CHECK(v.redelivered() == redelivered);
 }
 
+// A consumer reads message 0 and dies holding it (or just after releasing it): the next
+// consumer to attach gets 0 again, flagged (or not at all), then 1 and 2.
+template <class Producer, class Consumer, class Options>
+void next_consumer_gets_it_again(const char* channel) {
+  segment_guard seg(channel);
+  const auto o = quick_liveness<Options>();
+  Producer p(seg.name(), o);
+  for (std::uint64_t seq = 0; seq < 3; ++seq) REQUIRE(p.push(make_message(seq, 64)) == status::ok);
+  bool release_first = false;
+  SUBCASE("held") {}
+  SUBCASE("released: no redelivery") { release_first = true; }
+  child_process dying([&](child_process&) {
+    Consumer c(seg.name(), o);
+    return die_holding_view(c, 0, release_first);
+  });
+  CHECK(dying.wait() == 128 + SIGKILL);
+  Consumer next(seg.name(), o);
+  if (!release_first) expect(next, 0, true);
+  expect(next, 1, false);
+  expect(next, 2, false);
+  CHECK(next.redeliveries() == (release_first ? 0u : 1u));
+  CHECK(next.try_read().status() == status::empty);
+}
+
 }  // namespace
 
 TEST_SUITE("cross_process") {
@@ -116,24 +140,7 @@ TEST_CASE("mpmc: a message a killed consumer held goes to a waiting consumer, fl
 }
 
 TEST_CASE("mpmc: the consumer that attaches next gets what a killed one held") {
-  segment_guard seg("recover-mpmc-next");
-  const auto o = quick_liveness<mpmc_options>();
-  mpmc_producer p(seg.name(), o);
-  for (std::uint64_t seq = 0; seq < 3; ++seq) REQUIRE(p.push(make_message(seq, 64)) == status::ok);
-  bool release_first = false;
-  SUBCASE("held") {}
-  SUBCASE("released: no redelivery") { release_first = true; }
-  child_process dying([&](child_process&) {
-    mpmc_consumer c(seg.name(), o);
-    return die_holding_view(c, 0, release_first);
-  });
-  CHECK(dying.wait() == 128 + SIGKILL);
-  mpmc_consumer next(seg.name(), o);
-  if (!release_first) expect(next, 0, true);
-  expect(next, 1, false);
-  expect(next, 2, false);
-  CHECK(next.redeliveries() == (release_first ? 0u : 1u));
-  CHECK(next.try_read().status() == status::empty);
+  next_consumer_gets_it_again<mpmc_producer, mpmc_consumer, mpmc_options>("recover-mpmc-next");
 }
 
 TEST_CASE("pubsub: a publisher killed between loan and commit does not stall subscribers") {
@@ -178,23 +185,7 @@ TEST_CASE("pubsub: a message a killed group member held goes to its group again"
 }
 
 TEST_CASE("spsc: the next consumer gets again what a killed one held, flagged") {
-  segment_guard seg("recover-spsc-view");
-  const auto o = quick_liveness<channel_options>();
-  spsc_producer p(seg.name(), o);
-  for (std::uint64_t seq = 0; seq < 3; ++seq) REQUIRE(p.push(make_message(seq, 64)) == status::ok);
-  bool release_first = false;
-  SUBCASE("held") {}
-  SUBCASE("released: no redelivery") { release_first = true; }
-  child_process dying([&](child_process&) {
-    spsc_consumer c(seg.name(), o);
-    return die_holding_view(c, 0, release_first);
-  });
-  CHECK(dying.wait() == 128 + SIGKILL);
-  spsc_consumer next(seg.name(), o);
-  if (!release_first) expect(next, 0, true);
-  expect(next, 1, false);
-  expect(next, 2, false);
-  CHECK(next.redeliveries() == (release_first ? 0u : 1u));
+  next_consumer_gets_it_again<spsc_producer, spsc_consumer, channel_options>("recover-spsc-view");
 }
 
 }  // TEST_SUITE
