@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "shmq/detail/record_ring.hpp"
 #include "wait_word.hpp"
 
 namespace shmq::detail {
@@ -81,42 +82,11 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
 
-// Record in the ring: one 8-byte commit word, then the payload, padded to 8 bytes.
-//
-//   63                 32 31 30 29               0
-//  +---------------------+--+--+-----------------+
-//  |   tag = pos / 8     |P |C |  length         |   P = padding record, C = committed
-//  +---------------------+--+--+-----------------+
-//  |  payload (length bytes, then 0-7 pad bytes)  |
-//
-// A record is there only if C is set and the tag matches its position: the word the
-// producer clears ahead of itself (0) never matches, whatever the position, and a word
-// left from an earlier lap has another tag. length is the payload size; for a padding
-// record, the bytes from its position to the end of the ring.
-inline constexpr std::uint64_t record_header_size = 8;
-inline constexpr std::uint64_t record_alignment = 8;
-inline constexpr std::uint64_t padding_flag = 1ull << 31;
-inline constexpr std::uint64_t committed_flag = 1ull << 30;
-inline constexpr std::uint64_t length_mask = committed_flag - 1;
+// Records in the ring: the format is in shmq/detail/record_ring.hpp, which the
+// public SPSC endpoints inline.
 inline constexpr std::uint64_t min_capacity = 4096;
 inline constexpr std::uint64_t max_capacity = 1ull << 30;
 
-constexpr std::uint64_t record_size(std::uint64_t payload) noexcept {
-  return (record_header_size + payload + record_alignment - 1) & ~(record_alignment - 1);
-}
-constexpr std::uint32_t record_tag(std::uint64_t position) noexcept {
-  return static_cast<std::uint32_t>(position / record_alignment);
-}
-constexpr std::uint64_t commit_word(std::uint64_t position, std::uint64_t length,
-                                    bool padding) noexcept {
-  return (std::uint64_t{record_tag(position)} << 32) | (padding ? padding_flag : 0) |
-         committed_flag | length;
-}
-// Does `word` hold a committed record for `position`?
-constexpr bool record_at(std::uint64_t word, std::uint64_t position) noexcept {
-  return static_cast<std::uint32_t>(word >> 32) == record_tag(position) && (word & committed_flag) != 0;
-}
-static_assert(!record_at(0, 0) && !record_at(0, std::uint64_t{1} << 35));
 // Largest payload a ring of `capacity` bytes can take: a record, the padding before it
 // at the wrap (at most one record less 8 bytes), and the 8-byte gap always kept free
 // must fit.

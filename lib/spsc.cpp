@@ -107,7 +107,7 @@ struct spsc_producer_impl final : loan_owner {
   attached channel;
   spsc_ring_producer ring;
   wait_policy waiting;
-  bool loan_out = false;
+  bool& loan_out;  // shared with the inline fast path
   bool closed_here = false;
   bool broken = false;
 
@@ -115,16 +115,26 @@ struct spsc_producer_impl final : loan_owner {
       : channel(std::move(a)),
         ring(*channel.control, channel.geometry, channel.tail,
              channel.control->head.load(std::memory_order_acquire)),
-        waiting{o.spin, o.liveness_interval} {
+        waiting{o.spin, o.liveness_interval},
+        loan_out(ring.writer().loan_out) {
     channel.control->tail.store(ring.tail(), std::memory_order_release);
     reopen_stream(*channel.control);
+    ring.writer().owner = this;
+    allow_fast();
   }
   ~spsc_producer_impl() { release_slot(channel.seg.fd(), producer_lock, channel.control->producer_pid); }
+
+  // The inline loan (record_writer) is allowed while nothing else needs the library.
+  void allow_fast() noexcept { ring.writer().fast = !loan_out && !closed_here && !broken; }
 
   status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t&) noexcept {
     if (broken) return status::corrupt;
     const status s = ring.try_claim(size, payload);
     broken = s == status::corrupt;
+    if (s == status::ok)
+      ring.writer().fast = false;  // until the loan is committed or aborted
+    else
+      allow_fast();
     return s;
   }
   bool has_room(std::uint64_t size) const noexcept { return ring.has_room(size); }
@@ -132,10 +142,17 @@ struct spsc_producer_impl final : loan_owner {
   void commit_loan(std::uint64_t, std::size_t used) noexcept override {
     ring.publish(used);
     loan_out = false;
+    allow_fast();
   }
   // Nothing was published: the claimed bytes are simply claimed again next time.
-  void abort_loan(std::uint64_t) noexcept override { loan_out = false; }
-  void close() noexcept { close_stream(*channel.control); }
+  void abort_loan(std::uint64_t) noexcept override {
+    loan_out = false;
+    allow_fast();
+  }
+  void close() noexcept {
+    ring.writer().fast = false;
+    close_stream(*channel.control);
+  }
   // The one consumer's unread messages must survive it: nothing to free.
   void recover() noexcept {}
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
@@ -152,18 +169,32 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
         channel(std::move(a)),
         ring(*channel.control, channel.geometry, channel.control->head.load(std::memory_order_acquire)),
         redeliver_at(channel.control->reading.load(std::memory_order_relaxed) == ring.head() ? ring.head()
-                                                                                            : no_position) {}
+                                                                                            : no_position) {
+    ring.reader().owner = this;
+    allow_fast();
+  }
   ~spsc_consumer_impl() {
     channel.control->reading.store(no_position, std::memory_order_relaxed);  // a clean exit
     release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid);
   }
 
+  // The inline read (record_reader) is allowed while nothing else needs the library.
+  void allow_fast() noexcept {
+    record_reader& r = ring.reader();
+    r.fast = !r.view_out && !view_out && !kept && !broken && redeliver_at == no_position;
+  }
+
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t&, std::uint64_t&) noexcept {
+    if (ring.reader().view_out) return status::busy;  // an inline read's view is out
     const status s = ring.try_peek(payload, size);
     if (s == status::ok && redeliver_at != no_position) {
       redelivering = ring.head() == redeliver_at;
       redeliver_at = no_position;
     }
+    if (s == status::ok || s == status::corrupt)
+      ring.reader().fast = false;  // until the view is released; for good once corrupt
+    else
+      allow_fast();
     return s;
   }
   bool has_record() const noexcept { return ring.has_record(); }
@@ -175,6 +206,12 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
   void release_view(std::uint64_t) noexcept override {
     ring.release();
     view_out = false;
+    ring.reader().view_out = false;
+    allow_fast();
+  }
+  void keep(std::uint64_t ticket) noexcept {
+    consumer_base::keep(ticket);
+    ring.reader().fast = false;
   }
   bool view_intact(std::uint64_t) const noexcept override { return true; }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
@@ -206,7 +243,8 @@ spsc_producer::spsc_producer(std::string_view name, const channel_options& optio
         auto a = detail::attach(name, options);
         detail::claim_role(a, detail::producer_lock, a.control->producer_pid, name, "producer");
         return std::make_unique<detail::spsc_producer_impl>(std::move(a), options);
-      }()) {}
+      }()),
+      writer_(&impl_->ring.writer()) {}
 
 std::size_t spsc_producer::capacity() const noexcept { return impl_->channel.geometry.capacity; }
 
@@ -215,7 +253,8 @@ spsc_consumer::spsc_consumer(std::string_view name, const channel_options& optio
         auto a = detail::attach(name, options);
         detail::claim_role(a, detail::consumer_lock, a.control->consumer_pid, name, "consumer");
         return std::make_unique<detail::spsc_consumer_impl>(std::move(a), options);
-      }()) {}
+      }()),
+      reader_(&impl_->ring.reader()) {}
 
 std::size_t spsc_consumer::capacity() const noexcept { return impl_->channel.geometry.capacity; }
 

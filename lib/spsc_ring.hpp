@@ -8,16 +8,18 @@
 //   1. If r does not fit before the end of the ring, the rest of the ring becomes a
 //      padding record (published at once) and the record goes at offset 0.
 //   2. Room check: padding + r + 8 <= capacity - (tail - head). The extra 8 bytes keep
-//      the next record's commit word outside the consumer's part, see 4.
+//      the next record's commit word outside the consumer's part, see 4. A loan that
+//      needs no padding and fits the head last read is granted inline (record_writer).
 //   3. The caller writes the payload in place.
 //   4. Commit: zero the commit word of the *next* record (so the consumer never takes a
 //      stale word from an earlier lap for a record), then store this record's commit
 //      word (A). tail is also stored, for attach-time checks and restarts only.
 // Consumer:
 //   1. Load the commit word at head (C). No committed record for head's position (see
-//      record_at in layout.hpp) means empty.
+//      record_at in shmq/detail/record_ring.hpp) means empty.
 //   2. Check length against the maximum and the ring's end: a record that does not fit
-//      is corruption, reported, never followed.
+//      is corruption, reported, never followed. A whole message passes the same checks
+//      inline (record_reader); anything else comes here.
 //   3. Note head in `reading` (relaxed: only a consumer attaching after this one died
 //      reads it, and the kernel's release of the dead one's lock orders that), hand
 //      out the payload in place; release stores head + r (D).
@@ -39,20 +41,6 @@
 
 namespace shmq::detail {
 
-// A ring's geometry after validation, held in process-local memory: never re-read
-// from the segment.
-struct ring_geometry {
-  std::byte* data;
-  std::uint64_t capacity;
-  std::uint64_t max_payload;
-};
-
-inline std::atomic_ref<std::uint64_t> commit_word_at(const ring_geometry& g,
-                                                     std::uint64_t position) noexcept {
-  return std::atomic_ref<std::uint64_t>(
-      *reinterpret_cast<std::uint64_t*>(g.data + (position & (g.capacity - 1))));
-}
-
 // Positions read from the segment must describe a ring state this code could produce.
 inline bool positions_valid(std::uint64_t head, std::uint64_t tail, std::uint64_t capacity) noexcept {
   return head <= tail && tail - head <= capacity && head % record_alignment == 0 &&
@@ -63,115 +51,116 @@ class spsc_ring_producer {
  public:
   spsc_ring_producer(spsc_control& control, ring_geometry geometry, std::uint64_t tail,
                      std::uint64_t head) noexcept
-      : control_(&control), geometry_(geometry), tail_(tail), head_cache_(head) {}
+      : control_(&control), w_{geometry, tail, head} {}
 
   // Reserves room for `size` payload bytes; on ok, `payload` points at them.
   status try_claim(std::uint64_t size, std::byte*& payload) noexcept {
-    if (size > geometry_.max_payload) return status::too_large;
-    const std::uint64_t offset = tail_ & (geometry_.capacity - 1);
-    const std::uint64_t contiguous = geometry_.capacity - offset;
+    const ring_geometry& g = w_.ring;
+    if (size > g.max_payload) return status::too_large;
+    const std::uint64_t offset = w_.tail & (g.capacity - 1);
+    const std::uint64_t contiguous = g.capacity - offset;
     const std::uint64_t record = record_size(size);
     const std::uint64_t padding = contiguous < record ? contiguous : 0;
     const std::uint64_t need = padding + record + record_header_size;
-    if (need > geometry_.capacity - (tail_ - head_cache_)) {
+    if (need > g.capacity - (w_.tail - w_.head_cache)) {
       const std::uint64_t head = control_->head.load(std::memory_order_acquire);  // B
-      if (!positions_valid(head, tail_, geometry_.capacity)) return status::corrupt;
-      head_cache_ = head;
-      if (need > geometry_.capacity - (tail_ - head_cache_)) return status::full;
+      if (!positions_valid(head, w_.tail, g.capacity)) return status::corrupt;
+      w_.head_cache = head;
+      if (need > g.capacity - (w_.tail - w_.head_cache)) return status::full;
     }
     if (padding != 0) {
       // The record after the padding starts at offset 0; clear its stale word first.
-      commit_word_at(geometry_, tail_ + padding).store(0, std::memory_order_relaxed);
+      commit_word_at(g, w_.tail + padding).store(0, std::memory_order_relaxed);
       // Publishes the padding (and the cleared word). seq_cst + wake: the consumer may
       // be asleep on exactly this word.
-      publish_store(commit_word_at(geometry_, tail_), commit_word(tail_, padding, true));
-      tail_ += padding;
-      control_->tail.store(tail_, std::memory_order_release);
+      publish_store(commit_word_at(g, w_.tail), commit_word(w_.tail, padding, true));
+      w_.tail += padding;
+      control_->tail.store(w_.tail, std::memory_order_release);
       wake_sleepers(control_->data_ready);
     }
-    payload = geometry_.data + (tail_ & (geometry_.capacity - 1)) + record_header_size;
+    payload = g.data + (w_.tail & (g.capacity - 1)) + record_header_size;
     return status::ok;
   }
 
   // Publishes the claimed record with `size` payload bytes (at most the claimed size).
   void publish(std::uint64_t size) noexcept {
-    const std::uint64_t next = tail_ + record_size(size);
-    commit_word_at(geometry_, next).store(0, std::memory_order_relaxed);
-    publish_store(commit_word_at(geometry_, tail_), commit_word(tail_, size, false));  // A
-    tail_ = next;
-    control_->tail.store(tail_, std::memory_order_release);
+    const std::uint64_t next = w_.tail + record_size(size);
+    commit_word_at(w_.ring, next).store(0, std::memory_order_relaxed);
+    publish_store(commit_word_at(w_.ring, w_.tail), commit_word(w_.tail, size, false));  // A
+    w_.tail = next;
+    control_->tail.store(w_.tail, std::memory_order_release);
     wake_sleepers(control_->data_ready);
   }
 
   // Wait predicate (R of the protocol): would try_claim(size) find room now?
   bool has_room(std::uint64_t size) const noexcept {
+    const std::uint64_t capacity = w_.ring.capacity, tail = w_.tail;
     const std::uint64_t head = control_->head.load(std::memory_order_seq_cst);
-    if (!positions_valid(head, tail_, geometry_.capacity)) return true;  // let try_claim report it
-    const std::uint64_t offset = tail_ & (geometry_.capacity - 1);
-    const std::uint64_t contiguous = geometry_.capacity - offset;
+    if (!positions_valid(head, tail, capacity)) return true;  // let try_claim report it
+    const std::uint64_t contiguous = capacity - (tail & (capacity - 1));
     const std::uint64_t record = record_size(size);
     const std::uint64_t need = (contiguous < record ? contiguous : 0) + record + record_header_size;
-    return need <= geometry_.capacity - (tail_ - head);
+    return need <= capacity - (tail - head);
   }
 
-  std::uint64_t tail() const noexcept { return tail_; }
+  std::uint64_t tail() const noexcept { return w_.tail; }
+  // The state the inline fast path (shmq/detail/record_ring.hpp) shares.
+  record_writer& writer() noexcept { return w_; }
 
  private:
   spsc_control* control_;
-  ring_geometry geometry_;
-  std::uint64_t tail_;
-  std::uint64_t head_cache_;
+  record_writer w_;
 };
 
 class spsc_ring_consumer {
  public:
   spsc_ring_consumer(spsc_control& control, ring_geometry geometry, std::uint64_t head) noexcept
-      : control_(&control), geometry_(geometry), head_(head) {}
+      : control_(&control), r_{geometry, head, 0, &control.reading} {}
 
   // On ok, the oldest record's payload; it stays valid until release().
   status try_peek(const std::byte*& payload, std::uint64_t& size) noexcept {
+    const ring_geometry& g = r_.ring;
     for (;;) {
-      const std::uint64_t offset = head_ & (geometry_.capacity - 1);
-      const std::uint64_t word = commit_word_at(geometry_, head_).load(std::memory_order_acquire);  // C
-      if (!record_at(word, head_)) return status::empty;
+      const std::uint64_t offset = r_.head & (g.capacity - 1);
+      const std::uint64_t word = commit_word_at(g, r_.head).load(std::memory_order_acquire);  // C
+      if (!record_at(word, r_.head)) return status::empty;
       const std::uint64_t length = word & length_mask;
       if (word & padding_flag) {
-        if (offset == 0 || length != geometry_.capacity - offset) return status::corrupt;
+        if (offset == 0 || length != g.capacity - offset) return status::corrupt;
         advance(length);
         continue;
       }
-      if (length > geometry_.max_payload || record_size(length) > geometry_.capacity - offset)
-        return status::corrupt;
-      payload = geometry_.data + offset + record_header_size;
+      if (length > g.max_payload || record_size(length) > g.capacity - offset) return status::corrupt;
+      payload = g.data + offset + record_header_size;
       size = length;
-      peeked_ = record_size(length);
-      control_->reading.store(head_, std::memory_order_relaxed);
+      r_.taken = record_size(length);
+      r_.reading->store(r_.head, std::memory_order_relaxed);
       return status::ok;
     }
   }
 
-  // Hands the record from the last successful try_peek back to the producer.
-  void release() noexcept { advance(peeked_); }
+  // Hands the record from the last successful try_peek (or fast read) back to the producer.
+  void release() noexcept { advance(r_.taken); }
 
   // Wait predicate (R of the protocol): is there a record at head?
   bool has_record() const noexcept {
-    const std::uint64_t word = commit_word_at(geometry_, head_).load(std::memory_order_seq_cst);
-    return record_at(word, head_);
+    const std::uint64_t word = commit_word_at(r_.ring, r_.head).load(std::memory_order_seq_cst);
+    return record_at(word, r_.head);
   }
 
-  std::uint64_t head() const noexcept { return head_; }
+  std::uint64_t head() const noexcept { return r_.head; }
+  // The state the inline fast path (shmq/detail/record_ring.hpp) shares.
+  record_reader& reader() noexcept { return r_; }
 
  private:
   void advance(std::uint64_t bytes) noexcept {
-    head_ += bytes;
-    publish_store(control_->head, head_);  // D
+    r_.head += bytes;
+    publish_store(control_->head, r_.head);  // D
     wake_sleepers(control_->space_ready);
   }
 
   spsc_control* control_;
-  ring_geometry geometry_;
-  std::uint64_t head_;
-  std::uint64_t peeked_ = 0;
+  record_reader r_;
 };
 
 }  // namespace shmq::detail

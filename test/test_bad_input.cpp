@@ -382,6 +382,18 @@ TEST_CASE("damaged_records") {
   expect_corrupt_forever(c);
 }
 
+TEST_CASE("corruption_sticks_after_the_record_is_mended") {
+  // Once the library has refused a record, neither it nor the inline read path
+  // (shmq/detail/record_ring.hpp) trusts the ring again, even if the word turns valid.
+  damaged_ring d("mended");
+  const std::uint64_t h = d.head;
+  d.set_word(h, commit_word(h, ring_max + 1, false));
+  spsc_consumer c(d.seg.name(), attach_options());
+  CHECK(c.try_read().status() == status::corrupt);
+  d.set_word(h, commit_word(h, 100, false));
+  expect_corrupt_forever(c);
+}
+
 TEST_CASE("stale_words_are_not_records") {
   // A word with the right shape but the tag of another lap, or of the next position,
   // must read as empty: that is what lets the ring skip clearing old records.

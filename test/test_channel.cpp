@@ -302,6 +302,59 @@ TEST_CASE("one_loan_and_one_view_at_a_time") {
   expect_message(c, 1, 32);
 }
 
+TEST_CASE("inline_and_library_paths_share_one_loan_and_one_view") {
+  // spsc_producer / spsc_consumer try an inline path first (shmq/detail/record_ring.hpp);
+  // calls through the base class always go to the library. Whichever handed out the
+  // loan or the view, the other path must see it as busy.
+  segment_guard seg("paths");
+  spsc_producer p(seg.name(), small_ring());
+  spsc_consumer c(seg.name(), small_ring());
+  auto& library_p = static_cast<shmq::basic_producer<shmq::detail::spsc_producer_impl>&>(p);
+  auto& library_c = static_cast<shmq::basic_consumer<shmq::detail::spsc_consumer_impl>&>(c);
+  {
+    shmq::loan first = library_p.try_loan(32);
+    REQUIRE(first);
+    CHECK(p.try_loan(32).status() == status::busy);
+    CHECK(p.loan(32).status() == status::busy);
+    fill_message(first.data(), 0);
+    first.commit();
+  }
+  {
+    shmq::loan first = p.try_loan(32);
+    REQUIRE(first);
+    CHECK(library_p.try_loan(32).status() == status::busy);
+    fill_message(first.data(), 1);
+    first.commit();
+  }
+  {
+    shmq::view first = library_c.try_read();
+    REQUIRE(first);
+    CHECK(message_ok(first.data(), 0));
+    CHECK(c.try_read().status() == status::busy);
+    CHECK(c.read().status() == status::busy);
+  }
+  {
+    shmq::view first = c.try_read();
+    REQUIRE(first);
+    CHECK(message_ok(first.data(), 1));
+    CHECK(library_c.try_read().status() == status::busy);
+  }
+  // A message kept by a too-small pop comes back first, whichever path reads next.
+  send(p, 2, 32);
+  std::vector<std::byte> small(8);
+  CHECK(c.try_pop(small).status == status::too_large);
+  {
+    shmq::view kept = c.try_read();
+    REQUIRE(kept);
+    CHECK(message_ok(kept.data(), 2));
+    CHECK(c.try_read().status() == status::busy);
+  }
+  // After a close, no inline loan: the producer says closed.
+  p.close();
+  CHECK(p.try_loan(32).status() == status::closed);
+  CHECK(c.try_read().status() == status::closed);
+}
+
 TEST_CASE("view_move_assignment_releases_the_old_view") {
   segment_guard seg("viewmove");
   spsc_producer p(seg.name(), small_ring());
