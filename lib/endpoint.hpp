@@ -37,18 +37,13 @@ struct wait_policy {
   std::chrono::milliseconds check_every;  // how often a sleeper calls check()
 };
 
-// Calls attempt() until it gives something other than `would_block`, waiting on `w` for
-// ready() in between, up to `deadline` (no_wait: one attempt; forever: no limit). While
-// asleep, wakes every policy.check_every to call check(): a status other than ok from
-// it ends the wait, after one more attempt.
+// The waiting part of retry_until, after a first attempt gave `would_block`: kept out
+// of line so that the attempt that succeeds, the common case, is all the caller runs.
 template <class Attempt, class Ready, class Check>
-status retry_until(wait_word& w, wait_policy policy, clock::time_point deadline, status would_block,
-                   Attempt&& attempt, Ready&& ready, Check&& check) {
-  clock::time_point spin_until{};
+[[gnu::noinline]] status wait_then_retry(wait_word& w, wait_policy policy, clock::time_point deadline,
+                                         status would_block, Attempt& attempt, Ready& ready, Check& check) {
+  const clock::time_point spin_until = deadline_after(policy.spin);
   for (;;) {
-    const status s = attempt();
-    if (s != would_block || deadline == no_wait) return s;
-    if (spin_until == clock::time_point{}) spin_until = deadline_after(policy.spin);
     const clock::time_point slice = std::min(deadline, deadline_after(policy.spin + policy.check_every));
     if (!wait_until(w, ready, spin_until, slice)) {
       if (slice == deadline) return status::timed_out;
@@ -57,7 +52,20 @@ status retry_until(wait_word& w, wait_policy policy, clock::time_point deadline,
         return last == would_block ? c : last;
       }
     }
+    if (const status s = attempt(); s != would_block) return s;
   }
+}
+
+// Calls attempt() until it gives something other than `would_block`, waiting on `w` for
+// ready() in between, up to `deadline` (no_wait: one attempt; forever: no limit). While
+// asleep, wakes every policy.check_every to call check(): a status other than ok from
+// it ends the wait, after one more attempt.
+template <class Attempt, class Ready, class Check>
+status retry_until(wait_word& w, wait_policy policy, clock::time_point deadline, status would_block,
+                   Attempt&& attempt, Ready&& ready, Check&& check) {
+  const status s = attempt();
+  if (s != would_block || deadline == no_wait) return s;
+  return wait_then_retry(w, policy, deadline, would_block, attempt, ready, check);
 }
 
 // A producer that attaches reopens a closed stream; close() ends it. The close store
