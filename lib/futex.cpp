@@ -4,6 +4,7 @@
 #include <climits>
 #include <ctime>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,5 +37,7 @@ bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
   syscall(SYS_futex, address(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
+
+void yield_cpu() noexcept { ::sched_yield(); }
 
 }  // namespace shmq::detail

@@ -21,4 +21,7 @@ bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 // Wakes every process sleeping on `word`.
 void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
 
+// Lets another runnable process on this CPU run (sched_yield); returns at once if none.
+void yield_cpu() noexcept;
+
 }  // namespace shmq::detail

@@ -69,7 +69,12 @@ bool wait_until(wait_word& w, Ready&& ready, clock::time_point spin_until,
   if (spin_until > deadline) spin_until = deadline;
   for (unsigned i = 1;; ++i) {
     if (ready()) return true;
-    if ((i & 63u) == 0 && clock::now() >= spin_until) break;
+    if ((i & 63u) == 0) {
+      if (clock::now() >= spin_until) break;
+      // With more processes than CPUs, the one this wait is for may be queued behind
+      // this one on the same CPU: let it run now rather than at the end of the spin.
+      yield_cpu();
+    }
     cpu_relax();
   }
   for (;;) {
