@@ -5,6 +5,7 @@
 // Producer Impl:                               Consumer Impl:
 //   status try_claim(size, byte*&, ticket&)      status try_peek(const byte*&, size&, ticket&, missed&)
 //   bool has_room(size)       (seq_cst loads)    bool has_message()          (seq_cst loads)
+//   unsigned catch_up (retry_until)              unsigned catch_up
 //   wait_word& space_ready()                     wait_word& data_ready()
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
 //   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
@@ -16,6 +17,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "futex.hpp"
 #include "shmq/endpoint.hpp"
@@ -41,11 +43,12 @@ struct wait_policy {
 // of line so that the attempt that succeeds, the common case, is all the caller runs.
 template <class Attempt, class Ready, class Check>
 [[gnu::noinline]] status wait_then_retry(wait_word& w, wait_policy policy, clock::time_point deadline,
-                                         status would_block, Attempt& attempt, Ready& ready, Check& check) {
+                                         status would_block, unsigned& catch_up, Attempt& attempt,
+                                         Ready& ready, Check& check) {
   const clock::time_point spin_until = deadline_after(policy.spin);
   for (;;) {
     const clock::time_point slice = std::min(deadline, deadline_after(policy.spin + policy.check_every));
-    if (!wait_until(w, ready, spin_until, slice)) {
+    if (!wait_until(w, ready, spin_until, slice, std::exchange(catch_up, 0u))) {
       if (slice == deadline) return status::timed_out;
       if (const status c = check(); c != status::ok) {
         const status last = attempt();
@@ -59,13 +62,17 @@ template <class Attempt, class Ready, class Check>
 // Calls attempt() until it gives something other than `would_block`, waiting on `w` for
 // ready() in between, up to `deadline` (no_wait: one attempt; forever: no limit). While
 // asleep, wakes every policy.check_every to call check(): a status other than ok from
-// it ends the wait, after one more attempt.
+// it ends the wait, after one more attempt. `catch_up`, which attempt() may set, is the
+// number of quiet polls the first wait starts with (wait_until); it is used up here.
 template <class Attempt, class Ready, class Check>
 status retry_until(wait_word& w, wait_policy policy, clock::time_point deadline, status would_block,
-                   Attempt&& attempt, Ready&& ready, Check&& check) {
+                   unsigned& catch_up, Attempt&& attempt, Ready&& ready, Check&& check) {
   const status s = attempt();
-  if (s != would_block || deadline == no_wait) return s;
-  return wait_then_retry(w, policy, deadline, would_block, attempt, ready, check);
+  if (s != would_block || deadline == no_wait) {
+    catch_up = 0;
+    return s;
+  }
+  return wait_then_retry(w, policy, deadline, would_block, catch_up, attempt, ready, check);
 }
 
 // A producer that attaches reopens a closed stream; close() ends it. The close store
@@ -104,7 +111,7 @@ shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadlin
   std::byte* payload = nullptr;
   std::uint64_t ticket = 0;
   const status s = detail::retry_until(
-      p.space_ready(), p.waiting, deadline, status::full,
+      p.space_ready(), p.waiting, deadline, status::full, p.catch_up,
       [&] { return p.try_claim(size, payload, ticket); }, [&] { return p.has_room(size); },
       [&] {
         p.recover();  // a dead reader or writer must not hold a waiting producer back
@@ -166,7 +173,7 @@ view basic_consumer<Impl>::read_until(time_point deadline) {
   const std::byte* payload = nullptr;
   std::uint64_t size = 0, ticket = 0, missed = 0;
   const status s = detail::retry_until(
-      c.data_ready(), c.waiting, deadline, status::empty,
+      c.data_ready(), c.waiting, deadline, status::empty, c.catch_up,
       [&] { return c.try_peek(payload, size, ticket, missed); }, [&] { return c.has_message(); },
       [&] {
         c.recover();  // what dead producers or consumers left stuck, before judging them gone

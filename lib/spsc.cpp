@@ -110,6 +110,7 @@ struct spsc_producer_impl final : loan_owner {
   bool& loan_out;  // shared with the inline fast path
   bool closed_here = false;
   bool broken = false;
+  unsigned catch_up = 0;  // never set: no CAS here to stall (see slot_producer.hpp)
 
   spsc_producer_impl(attached a, const endpoint_options& o)
       : channel(std::move(a)),

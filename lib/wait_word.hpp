@@ -62,13 +62,15 @@ inline void wake_all(wait_word& w) noexcept {
 
 // Spins until `ready()` or `spin_until`, then sleeps until `ready()` or `deadline`.
 // `ready` must do its load of the published state with seq_cst (R).
+// The first `quiet_polls` rounds of the spin only pause, without calling ready(): they
+// leave the shared lines to the other side for a while (the sleep phase always checks).
 // Returns false if the deadline passed with ready() still false.
 template <class Ready>
 bool wait_until(wait_word& w, Ready&& ready, clock::time_point spin_until,
-                clock::time_point deadline) {
+                clock::time_point deadline, unsigned quiet_polls = 0) {
   if (spin_until > deadline) spin_until = deadline;
   for (unsigned i = 1;; ++i) {
-    if (ready()) return true;
+    if (i > quiet_polls && ready()) return true;
     if ((i & 63u) == 0) {
       if (clock::now() >= spin_until) break;
       // With more processes than CPUs, the one this wait is for may be queued behind

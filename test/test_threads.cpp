@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "ring_fixture.hpp"
+#include "shmq/mpmc.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -258,6 +259,40 @@ TEST_CASE("blocked_writer_is_woken_by_a_release") {
   auto r = c.try_pop(buffer);
   REQUIRE(r.status == status::ok);
   CHECK(message_ok({buffer.data(), r.size}, sent));
+}
+
+TEST_CASE("mpmc_blocking_calls_through_full_and_empty") {
+  // Four slots: the producer keeps filling the queue while writing back to back, and the
+  // consumer keeps emptying it while reading back to back. Those are the waits that
+  // start with quiet polls (slot_producer.hpp, mpmc.cpp); with spin 0 they run into the
+  // sleep phase, whose check must still see the room or the message.
+  for (const std::chrono::nanoseconds spin : {0ns, 20000ns}) {
+    CAPTURE(spin.count());
+    segment_guard seg("mpmc_catch_up");
+    shmq::mpmc_options o;
+    o.slots = 4;
+    o.max_message_size = 64;
+    o.spin = spin;
+    shmq::mpmc_producer p(seg.name(), o);
+    shmq::mpmc_consumer c(seg.name(), o);
+    const std::uint64_t count = env_count("SHMQ_CATCH_UP_MESSAGES", 20000);
+    std::thread writer([&] {
+      for (std::uint64_t seq = 0; seq < count; ++seq) {
+        auto m = make_message(seq, 8 + seq % 57);
+        if (p.push(m) != status::ok) return;
+      }
+    });
+    std::vector<std::byte> buffer(64);
+    std::uint64_t received = 0;
+    for (; received < count; ++received) {
+      auto r = c.pop(buffer);
+      if (r.status != status::ok || r.size != 8 + received % 57 ||
+          !message_ok({buffer.data(), r.size}, received))
+        break;
+    }
+    writer.join();
+    CHECK(received == count);  // one producer, one consumer: all of them, in order
+  }
 }
 
 TEST_SUITE_END();
