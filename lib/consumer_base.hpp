@@ -22,7 +22,7 @@ struct consumer_base : view_owner {
   bool redelivering = false;      // take() sets it: the message it took is a redelivery
   bool last_redelivered = false;  // ... for the last message handed out
   std::uint64_t redeliveries = 0;
-  unsigned catch_up = 0;  // quiet polls for the next wait (retry_until); take() may set it
+  catch_up_tracker catch_up;  // take() notes what it found (endpoint.hpp)
   std::uint64_t last_ticket = 0, last_size = 0;
   const std::byte* last_payload = nullptr;
 

@@ -5,7 +5,7 @@
 // Producer Impl:                               Consumer Impl:
 //   status try_claim(size, byte*&, ticket&)      status try_peek(const byte*&, size&, ticket&, missed&)
 //   bool has_room(size)       (seq_cst loads)    bool has_message()          (seq_cst loads)
-//   unsigned catch_up (retry_until)              unsigned catch_up
+//   catch_up_tracker catch_up                    catch_up_tracker catch_up
 //   wait_word& space_ready()                     wait_word& data_ready()
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
 //   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
@@ -37,6 +37,28 @@ inline clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexce
 struct wait_policy {
   std::chrono::nanoseconds spin;
   std::chrono::milliseconds check_every;  // how often a sleeper calls check()
+};
+
+// Which waits start with quiet polls (wait_until). An operation that finds the ring
+// full (a producer) or empty (a consumer) right after one that succeeded without waiting
+// has caught up with the other side in a stream: looking again at once would pull the
+// next slot's cache line from under the process about to use it. One that waited before
+// (request/response, a quiet channel) always looks at once: its latency is the point.
+struct catch_up_tracker {
+  unsigned polls = 0;       // quiet polls for the next wait; retry_until uses them up
+  bool streaming = false;   // the last success came without waiting
+  bool blocked = false;     // this operation found the ring full / empty already
+
+  void note(status s, status would_block, unsigned catch_up_polls) noexcept {
+    if (s == would_block) {
+      if (streaming) polls = catch_up_polls;
+      streaming = false;
+      blocked = true;
+    } else if (s == status::ok) {
+      streaming = !blocked;
+      blocked = false;
+    }
+  }
 };
 
 // The waiting part of retry_until, after a first attempt gave `would_block`: kept out
@@ -111,7 +133,7 @@ shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadlin
   std::byte* payload = nullptr;
   std::uint64_t ticket = 0;
   const status s = detail::retry_until(
-      p.space_ready(), p.waiting, deadline, status::full, p.catch_up,
+      p.space_ready(), p.waiting, deadline, status::full, p.catch_up.polls,
       [&] { return p.try_claim(size, payload, ticket); }, [&] { return p.has_room(size); },
       [&] {
         p.recover();  // a dead reader or writer must not hold a waiting producer back
@@ -173,7 +195,7 @@ view basic_consumer<Impl>::read_until(time_point deadline) {
   const std::byte* payload = nullptr;
   std::uint64_t size = 0, ticket = 0, missed = 0;
   const status s = detail::retry_until(
-      c.data_ready(), c.waiting, deadline, status::empty, c.catch_up,
+      c.data_ready(), c.waiting, deadline, status::empty, c.catch_up.polls,
       [&] { return c.try_peek(payload, size, ticket, missed); }, [&] { return c.has_message(); },
       [&] {
         c.recover();  // what dead producers or consumers left stuck, before judging them gone

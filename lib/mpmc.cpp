@@ -116,7 +116,6 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
   mpmc_ring ring;
 
   std::uint64_t adopted = no_ticket;  // a dead consumer's ticket, handed out next
-  bool streaming = false;             // the last take found a message
   static constexpr unsigned catch_up_polls = 16;  // about 370 ns of pauses here
 
   mpmc_consumer_impl(attached a, std::string_view name, const endpoint_options& o)
@@ -143,10 +142,8 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
     const status s = ring.try_take(ticket, payload, size);
     // Reading back to back, this consumer has caught up with the producers: polling the
     // next slot's turn at once pulls its line from under the producer about to publish
-    // there, whose next ticket CAS then waits for it. The wait that follows lets the
-    // producers get ahead first.
-    if (s == status::empty && streaming) catch_up = catch_up_polls;
-    streaming = s == status::ok;
+    // there, whose next ticket CAS then waits for it.
+    catch_up.note(s, status::empty, catch_up_polls);
     return s;
   }
   // Called while waiting on an empty queue, with no message out.

@@ -31,10 +31,8 @@ struct slot_producer : loan_owner {
   bool loan_out = false;
   bool closed_here = false;
   bool broken = false;
-  bool streaming = false;  // the last claim succeeded
-  unsigned catch_up = 0;   // quiet polls for the next wait (retry_until)
-  // About 1.5 µs of pauses on the machine of the README's figures; MPMC 1x1/64 went from
-  // 48-50 to 65-68 M msg/s with the consumers' own catch-up (mpmc.cpp).
+  catch_up_tracker catch_up;
+  // About 1.5 µs of pauses on the machine of the README's figures.
   static constexpr unsigned catch_up_polls = 64;
 
   slot_producer(Attached a, Ring r, claimed_slot slot, const endpoint_options& o)
@@ -51,10 +49,8 @@ struct slot_producer : loan_owner {
     const status s = ring.try_claim(size, ticket);
     // Writing back to back into a full ring, this producer is right behind the slowest
     // reader: taking each slot the moment it frees keeps the two on the same cache
-    // lines, and each ticket CAS then waits for a line the reader holds. The wait that
-    // follows lets the readers get ahead first.
-    if (s == status::full && streaming) catch_up = catch_up_polls;
-    streaming = s == status::ok;
+    // lines, and each ticket CAS then waits for a line the reader holds.
+    catch_up.note(s, status::full, catch_up_polls);
     broken = s == status::corrupt;
     if (s == status::ok) payload = channel.geometry.payload(ticket);
     return s;
