@@ -57,11 +57,9 @@ class spsc_ring_producer {
   status try_claim(std::uint64_t size, std::byte*& payload) noexcept {
     const ring_geometry& g = w_.ring;
     if (size > g.max_payload) return status::too_large;
-    const std::uint64_t offset = w_.tail & (g.capacity - 1);
-    const std::uint64_t contiguous = g.capacity - offset;
     const std::uint64_t record = record_size(size);
-    const std::uint64_t padding = contiguous < record ? contiguous : 0;
-    const std::uint64_t need = padding + record + record_header_size;
+    const std::uint64_t padding = padding_for(g.capacity, w_.tail, record);
+    const std::uint64_t need = room_needed(g.capacity, w_.tail, record);
     if (need > g.capacity - (w_.tail - w_.head_cache)) {
       const std::uint64_t head = control_->head.load(std::memory_order_acquire);  // B
       if (!positions_valid(head, w_.tail, g.capacity)) return status::corrupt;
@@ -97,10 +95,7 @@ class spsc_ring_producer {
     const std::uint64_t capacity = w_.ring.capacity, tail = w_.tail;
     const std::uint64_t head = control_->head.load(std::memory_order_seq_cst);
     if (!positions_valid(head, tail, capacity)) return true;  // let try_claim report it
-    const std::uint64_t contiguous = capacity - (tail & (capacity - 1));
-    const std::uint64_t record = record_size(size);
-    const std::uint64_t need = (contiguous < record ? contiguous : 0) + record + record_header_size;
-    return need <= capacity - (tail - head);
+    return room_needed(capacity, tail, record_size(size)) <= capacity - (tail - head);
   }
 
   std::uint64_t tail() const noexcept { return w_.tail; }
@@ -123,14 +118,13 @@ class spsc_ring_consumer {
     for (;;) {
       const std::uint64_t offset = r_.head & (g.capacity - 1);
       const std::uint64_t word = commit_word_at(g, r_.head).load(std::memory_order_acquire);  // C
-      if (!record_at(word, r_.head)) return status::empty;
       const std::uint64_t length = word & length_mask;
-      if (word & padding_flag) {
-        if (offset == 0 || length != g.capacity - offset) return status::corrupt;
-        advance(length);
-        continue;
+      switch (classify(word, r_.head, g.capacity, g.max_payload)) {
+        case record_kind::none: return status::empty;
+        case record_kind::bad: return status::corrupt;
+        case record_kind::padding: advance(length); continue;
+        case record_kind::message: break;
       }
-      if (length > g.max_payload || record_size(length) > g.capacity - offset) return status::corrupt;
       payload = g.data + offset + record_header_size;
       size = length;
       r_.taken = record_size(length);

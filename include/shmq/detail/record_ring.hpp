@@ -65,13 +65,31 @@ inline std::atomic_ref<std::uint64_t> commit_word_at(const ring_geometry& g,
       *reinterpret_cast<std::uint64_t*>(g.data + (position & (g.capacity - 1))));
 }
 
-// Room for a record of `record` bytes at `tail`, without padding, given what the
-// producer knows of head. The extra header keeps the next record's commit word outside
-// the consumer's part (lib/spsc_ring.hpp).
-constexpr bool fits_unwrapped(std::uint64_t capacity, std::uint64_t tail, std::uint64_t head,
-                              std::uint64_t record) noexcept {
-  return (tail & (capacity - 1)) + record <= capacity &&
-         record + record_header_size <= capacity - (tail - head);
+// The padding a record of `record` bytes at `tail` needs first: the rest of the ring
+// if the record does not fit before its end, else none.
+constexpr std::uint64_t padding_for(std::uint64_t capacity, std::uint64_t tail, std::uint64_t record) noexcept {
+  const std::uint64_t contiguous = capacity - (tail & (capacity - 1));
+  return contiguous < record ? contiguous : 0;
+}
+// The room a record of `record` bytes at `tail` takes: its padding, itself, and the next
+// record's commit word, which stays outside the consumer's part (lib/spsc_ring.hpp).
+constexpr std::uint64_t room_needed(std::uint64_t capacity, std::uint64_t tail, std::uint64_t record) noexcept {
+  return padding_for(capacity, tail, record) + record + record_header_size;
+}
+
+// What a reader finds in the commit word `word` at `position`: no record yet, a padding
+// record that ends at the ring's end, a message whose length fits the maximum and the
+// ring's end, or something no producer writes.
+enum class record_kind { none, message, padding, bad };
+constexpr record_kind classify(std::uint64_t word, std::uint64_t position, std::uint64_t capacity,
+                               std::uint64_t max_payload) noexcept {
+  if (!record_at(word, position)) return record_kind::none;
+  const std::uint64_t offset = position & (capacity - 1);
+  const std::uint64_t length = word & length_mask;
+  if ((word & padding_flag) != 0)
+    return offset != 0 && length == capacity - offset ? record_kind::padding : record_kind::bad;
+  return length <= max_payload && record_size(length) <= capacity - offset ? record_kind::message
+                                                                           : record_kind::bad;
 }
 
 // The producer's end. `fast`: the library allows an inline loan now (no loan out, not
@@ -87,7 +105,10 @@ struct record_writer {
   // A loan for `size` bytes if it fits before the ring's end in the room known;
   // otherwise an empty loan, and the library must be asked.
   shmq::loan try_fast_loan(std::size_t size) noexcept {
-    if (!fast || size > ring.max_payload || !fits_unwrapped(ring.capacity, tail, head_cache, record_size(size)))
+    if (!fast || size > ring.max_payload) return {};
+    const std::uint64_t record = record_size(size);
+    if (padding_for(ring.capacity, tail, record) != 0 ||
+        room_needed(ring.capacity, tail, record) > ring.capacity - (tail - head_cache))
       return {};
     fast = false;
     loan_out = true;
@@ -112,11 +133,9 @@ struct record_reader {
     if (!fast) return {};
     // acquire: pairs with the producer's release of this word; the payload is visible.
     const std::uint64_t word = commit_word_at(ring, head).load(std::memory_order_acquire);
+    if (classify(word, head, ring.capacity, ring.max_payload) != record_kind::message) return {};
     const std::uint64_t offset = head & (ring.capacity - 1);
     const std::uint64_t length = word & length_mask;
-    if (!record_at(word, head) || (word & padding_flag) != 0 || length > ring.max_payload ||
-        record_size(length) > ring.capacity - offset)
-      return {};
     fast = false;
     view_out = true;
     taken = record_size(length);
