@@ -10,8 +10,11 @@
 // Producer: read enqueue_pos p; if slot(p).turn == p, announce p in its ticket record,
 //   CAS enqueue_pos p -> p+1 to own ticket p; write the payload in place; commit stores
 //   turn = p + 1 (A).
-// Consumer: read dequeue_pos c; if slot(c).turn == c + 1, announce c, CAS dequeue_pos
-//   c -> c+1 to own ticket c; read in place; release stores turn = c + slots (D).
+// Consumer: starting from c = the ticket after its last one (a process-local guess),
+//   if slot(c).turn == c + 1, announce c, CAS dequeue_pos c -> c+1 to own ticket c; read
+//   in place; release stores turn = c + slots (D). A wrong guess fails the turn check
+//   or the CAS, and the consumer goes on from dequeue_pos. With one consumer the guess
+//   is always right, and no load of dequeue_pos waits behind its last CAS.
 //
 // Ordering: A is a store-release that the consumer's load of turn (C, acquire) pairs
 // with, making the payload visible. D is a store-release that the producer's load of
@@ -135,29 +138,34 @@ class mpmc_ring {
   }
 
   status take(std::uint64_t& ticket, const std::byte*& payload, std::uint64_t& size) noexcept {
-    std::uint64_t pos = control_->dequeue_pos.load(std::memory_order_relaxed);
+    std::uint64_t pos = next_take_;
     for (;;) {
       const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // C
-      const auto diff = static_cast<std::int64_t>(turn - (pos + 1));
-      if (diff == 0) {
+      if (turn == pos + 1) {
         announce_ticket(own_, pos);
-        // release: orders the announcement before the CAS (ticket_records.hpp).
+        // release: orders the announcement before the CAS (ticket_records.hpp). A failed
+        // CAS (a stale guess, or another consumer was first) loads the position into pos.
         if (!control_->dequeue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
                                                          std::memory_order_relaxed))
           continue;
+        next_take_ = pos + 1;
         if (const status s = read_slot(pos, payload, size); s != status::empty) {
           ticket = pos;
           return s;
         }
-        pos = control_->dequeue_pos.load(std::memory_order_relaxed);
+        pos = next_take_;  // a skip, released by read_slot
         continue;
       }
-      if (diff < 0) return status::empty;
+      // Empty, or the guess is stale: ask the position. If it did not move, a turn ahead
+      // of it is corruption (C acquired the release of the consumer that took pos, whose
+      // CAS moved the position before it).
       const std::uint64_t now = control_->dequeue_pos.load(std::memory_order_relaxed);
-      if (now == pos) return status::corrupt;
-      pos = now;
+      if (now == pos)
+        return static_cast<std::int64_t>(turn - (pos + 1)) < 0 ? status::empty : status::corrupt;
+      pos = next_take_ = now;
     }
   }
+
 
   // The message of owned ticket t; a skip is released at once and gives empty.
   status read_slot(std::uint64_t t, const std::byte*& payload, std::uint64_t& size) noexcept {
@@ -176,6 +184,7 @@ class mpmc_ring {
   mpmc_control* control_;
   slot_geometry geometry_;
   ticket_record* own_;
+  std::uint64_t next_take_ = 0;  // where take() looks first: process-local, a guess
 };
 
 }  // namespace shmq::detail

@@ -31,6 +31,19 @@ struct arena {
   std::byte* base;
 };
 
+// An MPMC control block and its slots in one arena, every slot at its first turn.
+struct mpmc_arena {
+  mpmc_arena(std::uint64_t slots, std::uint64_t max)
+      : mem(sizeof(detail::mpmc_control) + slots * detail::slot_size_for(max)),
+        control(new (mem.base) detail::mpmc_control{}),
+        geometry{mem.base + sizeof(detail::mpmc_control), slots, detail::slot_size_for(max), max} {
+    for (std::uint64_t i = 0; i < slots; ++i) geometry.slot(i).turn.store(i);
+  }
+  arena mem;
+  detail::mpmc_control* control;
+  detail::slot_geometry geometry;
+};
+
 // Counts deliveries of (producer, seq) per receiving group.
 struct delivery_counts {
   delivery_counts(std::size_t groups, std::size_t producers, std::size_t per_producer)
@@ -68,11 +81,9 @@ TEST_SUITE("unit") {
 TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly once") {
   constexpr std::uint64_t slots = 16, max = 128, producers = 2, consumers = 2;
   const std::uint64_t count = env_count("SHMQ_TEST_THREAD_MESSAGES", 100'000);
-  const std::uint64_t slot_bytes = detail::slot_size_for(max);
-  arena mem(sizeof(detail::mpmc_control) + slots * slot_bytes);
-  auto* control = new (mem.base) detail::mpmc_control{};
-  const detail::slot_geometry g{mem.base + sizeof(detail::mpmc_control), slots, slot_bytes, max};
-  for (std::uint64_t i = 0; i < slots; ++i) g.slot(i).turn.store(i);
+  mpmc_arena ring_mem(slots, max);
+  detail::mpmc_control* control = ring_mem.control;
+  const detail::slot_geometry& g = ring_mem.geometry;
   delivery_counts counts(1, producers, count);
   std::atomic<std::uint64_t> consumed{0};
   detail::ticket_record records[producers + consumers];
@@ -118,6 +129,62 @@ TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly on
     });
   for (auto& t : threads) t.join();
   CHECK(counts.all_once(0));
+}
+
+// A consumer looks first at the ticket after its own last one, not at dequeue_pos. When
+// other consumers moved on, that guess is stale: the slot was released (turn ahead), or
+// is still held (turn == guess + 1, and the CAS fails). Either way it must take the next
+// free ticket, never a taken one; and a turn ahead of an unmoved position is corruption.
+TEST_CASE("mpmc ring: a consumer's stale first guess") {
+  mpmc_arena m(4, 64);
+  detail::ticket_record records[3];
+  for (auto& r : records) r.ticket.store(detail::no_ticket);
+  detail::mpmc_ring producer(*m.control, m.geometry, records[0]);
+  detail::mpmc_ring a(*m.control, m.geometry, records[1]);
+  detail::mpmc_ring b(*m.control, m.geometry, records[2]);
+  const auto send = [&](std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::uint64_t t = 0;
+      REQUIRE(producer.try_claim(8, t) == status::ok);
+      producer.publish(t, 8, false);
+    }
+  };
+  const auto take = [](detail::mpmc_ring& r, std::uint64_t& t) {
+    const std::byte* payload = nullptr;
+    std::uint64_t size = 0;
+    return r.try_take(t, payload, size);
+  };
+  std::uint64_t t = 0;
+  send(3);
+  REQUIRE(take(a, t) == status::ok);  // a: ticket 0, next guess 1
+  CHECK(t == 0);
+  a.release(t);
+  REQUIRE(take(b, t) == status::ok);  // b's guess 0 was released: turn ahead of it
+  CHECK(t == 1);                      // held by b, unreleased: a's guess 1 fails its CAS
+  REQUIRE(take(a, t) == status::ok);
+  CHECK(t == 2);
+  a.release(t);
+  b.release(1);
+  CHECK(take(a, t) == status::empty);
+  CHECK(take(b, t) == status::empty);  // b's guess 2 is stale: it asks the position (3)
+
+  // Many laps later, b's guess is far behind; the slot it names holds a newer message.
+  for (int lap = 0; lap < 5; ++lap) {
+    send(3);
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(take(a, t) == status::ok);
+      a.release(t);
+    }
+  }
+  send(1);
+  REQUIRE(take(b, t) == status::ok);
+  CHECK(t == 18);
+  b.release(t);
+
+  // A turn ahead of where the position says it can be: corrupt, with or without a guess.
+  m.geometry.slot(19).turn.store(19 + 2);
+  CHECK(take(a, t) == status::corrupt);
+  CHECK(take(b, t) == status::corrupt);
 }
 
 TEST_CASE("pubsub ring, block: 2 publisher threads, a private reader and a group of 2") {
