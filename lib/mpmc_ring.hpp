@@ -166,7 +166,6 @@ class mpmc_ring {
     }
   }
 
-
   // The message of owned ticket t; a skip is released at once and gives empty.
   status read_slot(std::uint64_t t, const std::byte*& payload, std::uint64_t& size) noexcept {
     const slot_header& s = geometry_.slot(t);
