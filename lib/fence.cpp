@@ -2,6 +2,7 @@
 
 #include <linux/membarrier.h>
 #include <mutex>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,8 +33,14 @@ bool enable_light_fences() noexcept {
 #else
   static std::once_flag once;
   std::call_once(once, [] {
-    if (kernel_has_global_expedited() && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
+    if (kernel_has_global_expedited() && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0) {
       light_fences.store(true, std::memory_order_relaxed);
+      // A forked child inherits light_fences = true: make sure it is a target too.
+      pthread_atfork(nullptr, nullptr, [] {
+        if (membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) != 0)
+          light_fences.store(false, std::memory_order_relaxed);
+      });
+    }
   });
   return light_fences.load(std::memory_order_relaxed);
 #endif

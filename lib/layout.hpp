@@ -18,7 +18,7 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 2;
+inline constexpr std::uint32_t layout_version = 3;
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
@@ -146,10 +146,13 @@ struct mpmc_control {
   std::uint32_t max_producers;
   std::uint32_t max_consumers;
   std::atomic<std::uint32_t> closed;
+  std::atomic<std::uint32_t> producer_lease;  // who moves enqueue_pos (position_lease.hpp)
+  std::atomic<std::uint32_t> consumer_lease;  // who moves dequeue_pos
   std::uint32_t reserved0;
-  std::uint64_t reserved[11];
+  std::uint64_t reserved[10];
 };
 static_assert(offsetof(mpmc_control, dequeue_pos) == 128);
+static_assert(offsetof(mpmc_control, consumer_lease) == 552);
 static_assert(offsetof(mpmc_control, slot_count) == 512);
 static_assert(sizeof(mpmc_control) == 640);
 
@@ -231,6 +234,7 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       offsetof(spsc_control, producer_pid), sizeof(wait_word), record_header_size,
       sizeof(slot_header), offsetof(slot_header, length), slot_alignment, sizeof(mpmc_control),
       offsetof(mpmc_control, slot_count), offsetof(mpmc_control, closed),
+      offsetof(mpmc_control, producer_lease), offsetof(mpmc_control, consumer_lease),
       sizeof(pubsub_control), offsetof(pubsub_control, slot_count), offsetof(pubsub_control, closed),
       sizeof(pubsub_group), offsetof(pubsub_group, name), offsetof(pubsub_group, orphan),
       sizeof(pubsub_member), sizeof(ticket_record), offsetof(spsc_control, reading),

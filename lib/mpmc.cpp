@@ -29,10 +29,17 @@ struct attached {
   std::span<std::atomic<std::uint32_t>> consumers;
   std::span<ticket_record> records;  // producers', then consumers'; index = participant lock
 
+  ticket_table producer_table() const noexcept { return {seg.fd(), 0, records.first(producers.size())}; }
+  ticket_table consumer_table() const noexcept {
+    return {seg.fd(), producers.size(), records.subspan(producers.size(), consumers.size())};
+  }
   mpmc_recovery recovery() const noexcept {
-    const auto p = producers.size(), c = consumers.size();
-    const int fd = seg.fd();
-    return {*control, geometry, {{fd, 0, records.first(p)}, {fd, p, records.subspan(p, c)}, p + c}};
+    return {*control, geometry, {producer_table(), consumer_table(), producers.size() + consumers.size()}};
+  }
+  // Participant lock `lock` (claim below) as a producer's or a consumer's ring.
+  mpmc_ring ring(bool producer, std::uint64_t lock) const noexcept {
+    const ticket_table role = producer ? producer_table() : consumer_table();
+    return {*control, geometry, producer, role, static_cast<std::uint32_t>(lock - role.first_lock)};
   }
 };
 
@@ -122,7 +129,7 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
       : consumer_base(o),
         channel(std::move(a)),
         registration(claim(channel, false, name)),
-        ring(*channel.control, channel.geometry, channel.records[registration.lock]) {
+        ring(channel.ring(false, registration.lock)) {
     recover();  // the consumer that attaches next gets what a dead one held
   }
   // A message taken but not handed out whole (kept for a larger buffer, or adopted) stays
@@ -189,7 +196,7 @@ mpmc_producer::mpmc_producer(std::string_view name, const mpmc_options& options)
     : basic_producer([&] {
         auto a = detail::attach(name, options);
         const auto slot = detail::claim(a, true, name);
-        const detail::mpmc_ring ring(*a.control, a.geometry, a.records[slot.lock]);
+        const detail::mpmc_ring ring = a.ring(true, slot.lock);
         return std::make_unique<detail::mpmc_producer_impl>(std::move(a), ring, slot, options);
       }()) {}
 std::size_t mpmc_producer::slots() const noexcept { return impl_->channel.geometry.slot_count; }

@@ -15,14 +15,17 @@
 //   in place; release stores turn = c + slots (D). A wrong guess fails the turn check
 //   or the CAS, and the consumer goes on from dequeue_pos. With one consumer the guess
 //   is always right, and no load of dequeue_pos waits behind its last CAS.
+// While only one participant of a role takes tickets, it holds that role's position
+// lease (position_lease.hpp) and moves the position with a plain store: the same
+// steps, the CAS replaced by a confirm and a store.
 //
 // Ordering: A is a store-release that the consumer's load of turn (C, acquire) pairs
 // with, making the payload visible. D is a store-release that the producer's load of
-// turn (B, acquire) pairs with: the consumer is done with the bytes. The CASes on the
-// positions are release only for the ticket records (ticket_records.hpp): a position
-// just picks the slot to look at, the slot's turn word carries the data. A and D are
-// publish_store and the wait predicates load turn with seq_cst for the sleep/wake
-// protocol of wait_word.hpp.
+// turn (B, acquire) pairs with: the consumer is done with the bytes. The CASes and the
+// lease holder's stores on the positions are release only for the ticket records
+// (ticket_records.hpp): a position just picks the slot to look at, the slot's turn word
+// carries the data. A and D are publish_store and the wait predicates load turn with
+// seq_cst for the sleep/wake protocol of wait_word.hpp.
 //
 // Crashes (mpmc_recovery.hpp): a ticket whose taker died stays stuck, turn == p for a
 // producer's, turn == c + 1 for a consumer's. A recoverer publishes a skip for the first
@@ -38,6 +41,7 @@
 #include <cstdint>
 
 #include "layout.hpp"
+#include "position_lease.hpp"
 #include "shmq/status.hpp"
 #include "ticket_records.hpp"
 #include "wait_word.hpp"
@@ -61,9 +65,15 @@ struct slot_geometry {
 
 class mpmc_ring {
  public:
-  // `own`: the caller's ticket record.
-  mpmc_ring(mpmc_control& control, slot_geometry geometry, ticket_record& own) noexcept
-      : control_(&control), geometry_(geometry), own_(&own) {}
+  // `role`: the ticket records of the caller's role (producers or consumers), in which
+  // the caller's own is role.records[self].
+  mpmc_ring(mpmc_control& control, slot_geometry geometry, bool producer, ticket_table role,
+            std::uint32_t self) noexcept
+      : control_(&control),
+        geometry_(geometry),
+        own_(&role.records[self]),
+        lease_(producer ? control.producer_lease : control.consumer_lease,
+               producer ? control.enqueue_pos : control.dequeue_pos, role, self) {}
 
   status try_claim(std::uint64_t size, std::uint64_t& ticket) noexcept {
     if (size > geometry_.max_payload) return status::too_large;
@@ -114,6 +124,25 @@ class mpmc_ring {
 
  private:
   status claim(std::uint64_t& ticket) noexcept {
+    for (;;) {
+      const position_lease::state state = lease_.acquire();
+      if (state == position_lease::state::settling) return status::full;
+      if (state == position_lease::state::shared) return claim_shared(ticket);
+      // Only this producer moves enqueue_pos.
+      const std::uint64_t pos = control_->enqueue_pos.load(std::memory_order_relaxed);
+      const auto diff = static_cast<std::int64_t>(geometry_.slot(pos).turn.load(std::memory_order_acquire) - pos);  // B
+      if (diff < 0) return status::full;
+      if (diff > 0) return status::corrupt;  // a turn ahead of a position nobody else moves
+      announce_ticket(own_, pos);
+      if (lease_.confirm()) {
+        lease_.store_position(pos + 1);
+        ticket = pos;
+        return status::ok;
+      }
+    }
+  }
+
+  status claim_shared(std::uint64_t& ticket) noexcept {
     std::uint64_t pos = control_->enqueue_pos.load(std::memory_order_relaxed);
     for (;;) {
       const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // B
@@ -137,7 +166,36 @@ class mpmc_ring {
     }
   }
 
+  // A message, or empty / corrupt; skips are released and passed over.
   status take(std::uint64_t& ticket, const std::byte*& payload, std::uint64_t& size) noexcept {
+    for (;;) {
+      if (const status s = take_ticket(ticket); s != status::ok) return s;
+      if (const status s = read_slot(ticket, payload, size); s != status::empty) return s;
+    }
+  }
+
+  // Takes the next ticket whose message (or skip) is there.
+  status take_ticket(std::uint64_t& ticket) noexcept {
+    for (;;) {
+      const position_lease::state state = lease_.acquire();
+      if (state == position_lease::state::settling) return status::empty;
+      if (state == position_lease::state::shared) return take_ticket_shared(ticket);
+      // Only this consumer moves dequeue_pos.
+      const std::uint64_t pos = control_->dequeue_pos.load(std::memory_order_relaxed);
+      const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // C
+      if (turn != pos + 1)
+        return static_cast<std::int64_t>(turn - (pos + 1)) < 0 ? status::empty : status::corrupt;
+      announce_ticket(own_, pos);
+      if (lease_.confirm()) {
+        lease_.store_position(pos + 1);
+        ticket = pos;
+        next_take_ = pos + 1;
+        return status::ok;
+      }
+    }
+  }
+
+  status take_ticket_shared(std::uint64_t& ticket) noexcept {
     std::uint64_t pos = next_take_;
     for (;;) {
       const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // C
@@ -148,13 +206,9 @@ class mpmc_ring {
         if (!control_->dequeue_pos.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
                                                          std::memory_order_relaxed))
           continue;
+        ticket = pos;
         next_take_ = pos + 1;
-        if (const status s = read_slot(pos, payload, size); s != status::empty) {
-          ticket = pos;
-          return s;
-        }
-        pos = next_take_;  // a skip, released by read_slot
-        continue;
+        return status::ok;
       }
       // Empty, or the guess is stale: ask the position. If it did not move, a turn ahead
       // of it is corruption (C acquired the release of the consumer that took pos, whose
@@ -183,7 +237,8 @@ class mpmc_ring {
   mpmc_control* control_;
   slot_geometry geometry_;
   ticket_record* own_;
-  std::uint64_t next_take_ = 0;  // where take() looks first: process-local, a guess
+  position_lease lease_;
+  std::uint64_t next_take_ = 0;  // where a shared take looks first: process-local, a guess
 };
 
 }  // namespace shmq::detail

@@ -104,6 +104,19 @@ pattern_plan queue_plan(const std::string& name) {
   return plan;
 }
 
+// One of each: each holds its position lease (position_lease.hpp) until it is killed,
+// and the one restarted in its place takes the lease over from the dead holder.
+pattern_plan queue_lease_plan(const std::string& name) {
+  mpmc_options o;
+  o.slots = 64;
+  o.max_message_size = 256;
+  pattern_plan plan;
+  plan.participants.push_back(producer_plan<mpmc_producer>("producer", name, o));
+  plan.participants.push_back(consumer_plan<mpmc_consumer>("consumer", 0, name, o));
+  plan.create = [name, o] { mpmc_consumer c(name, o); };
+  return plan;
+}
+
 // Named groups only: a private subscription dies with its subscriber by design. A group
 // whose last member died stops holding publishers back (it may be lapped), so the
 // harness never kills a member unless its sibling is up.
@@ -214,6 +227,10 @@ TEST_CASE("fault injection: spsc, random kills of the producer and the consumer"
 
 TEST_CASE("fault injection: mpmc queue, 2 producers and 2 competing consumers") {
   check_pattern("queue", queue_plan);
+}
+
+TEST_CASE("fault injection: mpmc queue, 1 producer and 1 consumer holding the leases") {
+  check_pattern("queue-1x1", queue_lease_plan);
 }
 
 TEST_CASE("fault injection: pubsub block, 2 publishers and 2 named groups of 2") {

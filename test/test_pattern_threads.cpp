@@ -31,17 +31,31 @@ struct arena {
   std::byte* base;
 };
 
-// An MPMC control block and its slots in one arena, every slot at its first turn.
+// An MPMC control block, its slots and ticket records, every slot at its first turn.
 struct mpmc_arena {
-  mpmc_arena(std::uint64_t slots, std::uint64_t max)
+  mpmc_arena(std::uint64_t slots, std::uint64_t max, std::size_t producers, std::size_t consumers)
       : mem(sizeof(detail::mpmc_control) + slots * detail::slot_size_for(max)),
         control(new (mem.base) detail::mpmc_control{}),
-        geometry{mem.base + sizeof(detail::mpmc_control), slots, detail::slot_size_for(max), max} {
+        geometry{mem.base + sizeof(detail::mpmc_control), slots, detail::slot_size_for(max), max},
+        producers(producers),
+        records(producers + consumers) {
     for (std::uint64_t i = 0; i < slots; ++i) geometry.slot(i).turn.store(i);
+    for (auto& r : records) r.ticket.store(detail::no_ticket);
   }
+  // Producer or consumer `i`. No participant locks here (fd -1): everyone counts as live.
+  detail::ticket_table role(bool producer) {
+    const std::span<detail::ticket_record> all(records);
+    return {-1, 0, producer ? all.first(producers) : all.subspan(producers)};
+  }
+  detail::mpmc_ring ring(bool producer, std::uint32_t i) {
+    return {*control, geometry, producer, role(producer), i};
+  }
+  detail::ticket_record& record(bool producer, std::size_t i) { return records[producer ? i : producers + i]; }
   arena mem;
   detail::mpmc_control* control;
   detail::slot_geometry geometry;
+  std::size_t producers;
+  std::vector<detail::ticket_record> records;
 };
 
 // Counts deliveries of (producer, seq) per receiving group.
@@ -81,18 +95,15 @@ TEST_SUITE("unit") {
 TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly once") {
   constexpr std::uint64_t slots = 16, max = 128, producers = 2, consumers = 2;
   const std::uint64_t count = env_count("SHMQ_TEST_THREAD_MESSAGES", 100'000);
-  mpmc_arena ring_mem(slots, max);
-  detail::mpmc_control* control = ring_mem.control;
+  mpmc_arena ring_mem(slots, max, producers, consumers);
   const detail::slot_geometry& g = ring_mem.geometry;
   delivery_counts counts(1, producers, count);
   std::atomic<std::uint64_t> consumed{0};
-  detail::ticket_record records[producers + consumers];
-  for (auto& r : records) r.ticket.store(detail::no_ticket);
 
   std::vector<std::thread> threads;
   for (std::uint64_t p = 0; p < producers; ++p)
     threads.emplace_back([&, p] {
-      detail::mpmc_ring ring(*control, g, records[p]);
+      detail::mpmc_ring ring = ring_mem.ring(true, static_cast<std::uint32_t>(p));
       std::uint64_t attempts = 0;
       for (std::uint64_t seq = 0; seq < count;) {
         std::uint64_t ticket = 0;
@@ -111,7 +122,7 @@ TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly on
     });
   for (std::uint64_t c = 0; c < consumers; ++c)
     threads.emplace_back([&, c] {
-      detail::mpmc_ring ring(*control, g, records[producers + c]);
+      detail::mpmc_ring ring = ring_mem.ring(false, static_cast<std::uint32_t>(c));
       std::vector<std::uint64_t> next(producers, 0);
       while (consumed.load() < producers * count) {
         std::uint64_t ticket = 0, size = 0;
@@ -136,12 +147,10 @@ TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly on
 // is still held (turn == guess + 1, and the CAS fails). Either way it must take the next
 // free ticket, never a taken one; and a turn ahead of an unmoved position is corruption.
 TEST_CASE("mpmc ring: a consumer's stale first guess") {
-  mpmc_arena m(4, 64);
-  detail::ticket_record records[3];
-  for (auto& r : records) r.ticket.store(detail::no_ticket);
-  detail::mpmc_ring producer(*m.control, m.geometry, records[0]);
-  detail::mpmc_ring a(*m.control, m.geometry, records[1]);
-  detail::mpmc_ring b(*m.control, m.geometry, records[2]);
+  mpmc_arena m(4, 64, 1, 2);
+  detail::mpmc_ring producer = m.ring(true, 0);
+  detail::mpmc_ring a = m.ring(false, 0);
+  detail::mpmc_ring b = m.ring(false, 1);
   const auto send = [&](std::uint64_t n) {
     for (std::uint64_t i = 0; i < n; ++i) {
       std::uint64_t t = 0;
@@ -185,6 +194,76 @@ TEST_CASE("mpmc ring: a consumer's stale first guess") {
   m.geometry.slot(19).turn.store(19 + 2);
   CHECK(take(a, t) == status::corrupt);
   CHECK(take(b, t) == status::corrupt);
+}
+
+// A lone producer or consumer holds its role's lease and moves the position with a
+// plain store; a second one makes it shared (position_lease.hpp). Tickets stay unique
+// and in order across the change, and nobody CASes while a holder is half-way.
+TEST_CASE("mpmc ring: position leases") {
+  mpmc_arena m(8, 64, 2, 1);
+  detail::mpmc_ring p0 = m.ring(true, 0);
+  detail::mpmc_ring p1 = m.ring(true, 1);
+  detail::mpmc_ring consumer = m.ring(false, 0);
+  std::atomic<std::uint32_t>& lease = m.control->producer_lease;
+  constexpr std::uint32_t shared = 0xFFFF'FFFFu;
+  const auto send = [&](detail::mpmc_ring& r) {
+    std::uint64_t t = 0;
+    const status s = r.try_claim(8, t);
+    if (s == status::ok) r.publish(t, 8, false);
+    return s == status::ok ? t : detail::no_ticket;
+  };
+  const auto receive = [&] {
+    std::uint64_t t = 0, size = 0;
+    const std::byte* payload = nullptr;
+    REQUIRE(consumer.try_take(t, payload, size) == status::ok);
+    consumer.release(t);
+    return t;
+  };
+
+  SUBCASE("held by the lone producer and consumer, then shared") {
+    CHECK(send(p0) == 0);
+    CHECK(send(p0) == 1);
+    CHECK(lease.load() == 1);  // producer 0 holds it
+    CHECK(receive() == 0);
+    CHECK(m.control->consumer_lease.load() == 1);
+    CHECK(send(p1) == 2);  // producer 1 takes it away: shared from now on
+    CHECK(lease.load() == shared);
+    CHECK(send(p0) == 3);  // producer 0 finds out at its confirm and uses the CAS
+    CHECK(send(p1) == 4);
+    CHECK(lease.load() == shared);
+    for (std::uint64_t t = 1; t <= 4; ++t) CHECK(receive() == t);
+    CHECK(m.control->enqueue_pos.load() == 5);
+  }
+
+  SUBCASE("a holder half-way through a claim holds the other producer back") {
+    CHECK(send(p0) == 0);
+    // Producer 0 announced ticket 1 and confirmed: only its plain store is left (H4).
+    m.record(true, 0).ticket.store(1);
+    CHECK(send(p1) == detail::no_ticket);  // would block: settling
+    CHECK(lease.load() == (0x8000'0000u | 1u));
+    m.control->enqueue_pos.store(2);  // H4: producer 0 owns ticket 1
+    m.record(true, 0).ticket.store(detail::no_ticket);
+    CHECK(send(p1) == 2);
+    CHECK(lease.load() == shared);
+    CHECK(send(p0) == 3);
+  }
+
+  SUBCASE("a new participant in the holder's slot takes the lease") {
+    CHECK(send(p0) == 0);
+    detail::mpmc_ring again = m.ring(true, 0);  // as a process attaching in slot 0 would
+    CHECK(send(again) == 1);
+    CHECK(lease.load() == 1);
+  }
+
+  SUBCASE("a lease word no participant can hold reads as shared") {
+    lease.store(0x7777u);
+    CHECK(send(p0) == 0);
+    CHECK(send(p1) == 1);
+    CHECK(lease.load() == 0x7777u);
+    lease.store(0x8000'0000u);
+    detail::mpmc_ring fresh = m.ring(true, 1);
+    CHECK(send(fresh) == 2);
+  }
 }
 
 TEST_CASE("pubsub ring, block: 2 publisher threads, a private reader and a group of 2") {
