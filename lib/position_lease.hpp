@@ -64,7 +64,8 @@ class position_lease {
   // H2, H3: after announcing ticket t in the caller's record. True: the caller still
   // holds the lease and must now store_position(t + 1); false: take t with the CAS.
   bool confirm() noexcept {
-    light_side_fence();
+    light_side_fence();  // H2
+    // H3: relaxed; H2 (or the taker's membarrier) orders it after H1.
     if (word_->load(std::memory_order_relaxed) == self_ + 1) return true;
     held_ = false;
     return false;
@@ -88,9 +89,11 @@ class position_lease {
   }
 
   [[gnu::noinline, gnu::cold]] state resolve() noexcept {
+    // acquire: pairs with the seq_cst CAS that set shared after settling (below).
     std::uint32_t w = word_->load(std::memory_order_acquire);
     for (;;) {
       if (w == free_word) {
+        // Nobody took a ticket in this role yet: no position store can be pending.
         if (word_->compare_exchange_weak(w, self_ + 1, std::memory_order_seq_cst)) return hold();
         continue;
       }
@@ -104,6 +107,7 @@ class position_lease {
         // This process holds participant slot k: the one that held the lease before
         // it here is gone and cannot store any more.
         if (k == self_) return hold();
+        // T1, seq_cst: one side of the Dekker pattern with H3.
         if (!word_->compare_exchange_weak(w, w | settling_bit, std::memory_order_seq_cst)) continue;
         w |= settling_bit;
       }
@@ -113,6 +117,8 @@ class position_lease {
       if (!settled(k)) return state::settling;
       // k == self_: someone live took the lease from this participant.
       const std::uint32_t next = k != self_ && role_.not_live(k) ? self_ + 1 : shared_word;
+      // seq_cst (release): whoever acquires `shared` or `self` from it sees k's last
+      // position store, which settled() acquired.
       if (word_->compare_exchange_strong(w, next, std::memory_order_seq_cst)) {
         if (next == self_ + 1) return hold();
         shared_ = true;
