@@ -124,14 +124,24 @@ class mpmc_ring {
 
  private:
   status claim(std::uint64_t& ticket) noexcept {
+    return take_ticket(control_->enqueue_pos, 0, status::full, ticket,
+                       [this](std::uint64_t& t) { return claim_shared(t); });
+  }
+
+  // A ticket of this participant's role: by plain store while it holds the lease, else
+  // by `shared` (the CAS). Ticket t is ready for the role when its slot's turn is
+  // t + offset: 0 for a producer (B), 1 for a consumer (C).
+  template <class Shared>
+  status take_ticket(std::atomic<std::uint64_t>& position, std::uint64_t offset, status would_block,
+                     std::uint64_t& ticket, Shared&& shared) noexcept {
     for (;;) {
       const position_lease::state state = lease_.acquire();
-      if (state == position_lease::state::settling) return status::full;
-      if (state == position_lease::state::shared) return claim_shared(ticket);
-      // Only this producer moves enqueue_pos.
-      const std::uint64_t pos = control_->enqueue_pos.load(std::memory_order_relaxed);
-      const auto diff = static_cast<std::int64_t>(geometry_.slot(pos).turn.load(std::memory_order_acquire) - pos);  // B
-      if (diff < 0) return status::full;
+      if (state == position_lease::state::settling) return would_block;
+      if (state == position_lease::state::shared) return shared(ticket);
+      const std::uint64_t pos = position.load(std::memory_order_relaxed);  // only the holder moves it
+      const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // B or C
+      const auto diff = static_cast<std::int64_t>(turn - (pos + offset));
+      if (diff < 0) return would_block;
       if (diff > 0) return status::corrupt;  // a turn ahead of a position nobody else moves
       announce_ticket(own_, pos);
       if (lease_.confirm()) {
@@ -176,23 +186,10 @@ class mpmc_ring {
 
   // Takes the next ticket whose message (or skip) is there.
   status take_ticket(std::uint64_t& ticket) noexcept {
-    for (;;) {
-      const position_lease::state state = lease_.acquire();
-      if (state == position_lease::state::settling) return status::empty;
-      if (state == position_lease::state::shared) return take_ticket_shared(ticket);
-      // Only this consumer moves dequeue_pos.
-      const std::uint64_t pos = control_->dequeue_pos.load(std::memory_order_relaxed);
-      const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // C
-      if (turn != pos + 1)
-        return static_cast<std::int64_t>(turn - (pos + 1)) < 0 ? status::empty : status::corrupt;
-      announce_ticket(own_, pos);
-      if (lease_.confirm()) {
-        lease_.store_position(pos + 1);
-        ticket = pos;
-        next_take_ = pos + 1;
-        return status::ok;
-      }
-    }
+    const status s = take_ticket(control_->dequeue_pos, 1, status::empty, ticket,
+                                 [this](std::uint64_t& t) { return take_ticket_shared(t); });
+    if (s == status::ok) next_take_ = ticket + 1;
+    return s;
   }
 
   status take_ticket_shared(std::uint64_t& ticket) noexcept {
@@ -207,7 +204,6 @@ class mpmc_ring {
                                                          std::memory_order_relaxed))
           continue;
         ticket = pos;
-        next_take_ = pos + 1;
         return status::ok;
       }
       // Empty, or the guess is stale: ask the position. If it did not move, a turn ahead

@@ -91,31 +91,23 @@ pattern_plan spsc_plan(const std::string& name) {
   return plan;
 }
 
-pattern_plan queue_plan(const std::string& name) {
+// n producers and n competing consumers. With one of each, each holds its position
+// lease (position_lease.hpp) until it is killed, and the one restarted in its place
+// takes the lease over from the dead holder.
+pattern_plan queue_plan_of(const std::string& name, int n) {
   mpmc_options o;
   o.slots = 64;
   o.max_message_size = 256;
   pattern_plan plan;
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < n; ++i)
     plan.participants.push_back(producer_plan<mpmc_producer>("producer " + std::to_string(i), name, o));
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < n; ++i)
     plan.participants.push_back(consumer_plan<mpmc_consumer>("consumer " + std::to_string(i), 0, name, o));
   plan.create = [name, o] { mpmc_consumer c(name, o); };
   return plan;
 }
-
-// One of each: each holds its position lease (position_lease.hpp) until it is killed,
-// and the one restarted in its place takes the lease over from the dead holder.
-pattern_plan queue_lease_plan(const std::string& name) {
-  mpmc_options o;
-  o.slots = 64;
-  o.max_message_size = 256;
-  pattern_plan plan;
-  plan.participants.push_back(producer_plan<mpmc_producer>("producer", name, o));
-  plan.participants.push_back(consumer_plan<mpmc_consumer>("consumer", 0, name, o));
-  plan.create = [name, o] { mpmc_consumer c(name, o); };
-  return plan;
-}
+pattern_plan queue_plan(const std::string& name) { return queue_plan_of(name, 2); }
+pattern_plan queue_lease_plan(const std::string& name) { return queue_plan_of(name, 1); }
 
 // Named groups only: a private subscription dies with its subscriber by design. A group
 // whose last member died stops holding publishers back (it may be lapped), so the
