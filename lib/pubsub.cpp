@@ -277,11 +277,15 @@ bool empty_active_group(const attached& a) noexcept {
 
 // A subscriber that died leaves its member slot taken and, under block, holds
 // publishers back through its position and its group's cursor: retire it as it would
-// have left, handing a message it held to its group.
-void reap_dead(const attached& a) noexcept {
+// have left, handing a message it held to its group. `self` is the caller's own member
+// (a subscriber's; none for a publisher): its lock is held through this very
+// descriptor, which an OFD lock never conflicts with, so it would look dead, and
+// hold_lock would "take" it. A live subscriber must never retire itself.
+void reap_dead(const attached& a, const pubsub_member* self) noexcept {
   const int fd = a.seg.fd();
   const auto dead = [&](std::size_t i) {
-    return a.tables.members[i].pid.load(std::memory_order_acquire) != 0 && !held_elsewhere(fd, member_lock(a, i));
+    return &a.tables.members[i] != self && a.tables.members[i].pid.load(std::memory_order_acquire) != 0 &&
+           !held_elsewhere(fd, member_lock(a, i));
   };
   bool any = false;
   for (std::size_t i = 0; i < a.tables.members.size() && !any; ++i) any = dead(i);
@@ -289,16 +293,17 @@ void reap_dead(const attached& a) noexcept {
   const lock_guard lock = table_lock(a);
   for (std::size_t i = 0; i < a.tables.members.size(); ++i) {
     pubsub_member& m = a.tables.members[i];
-    if (m.pid.load(std::memory_order_relaxed) == 0 || !hold_lock(fd, member_lock(a, i))) continue;
+    if (&m == self || m.pid.load(std::memory_order_relaxed) == 0 || !hold_lock(fd, member_lock(a, i))) continue;
     retire(a, m);
     drop_lock(fd, member_lock(a, i));
   }
   for (std::size_t g = 0; g < a.tables.groups.size(); ++g) settle_group(a, g, nullptr);
 }
 
-void recover_dead(const attached& a, pubsub_ring& ring) noexcept {
+// What a waiting publisher (`self` null) or subscriber mends.
+void recover_dead(const attached& a, pubsub_ring& ring, const pubsub_member* self = nullptr) noexcept {
   skip_dead_claims(a, ring);
-  reap_dead(a);
+  reap_dead(a, self);
 }
 
 }  // namespace
@@ -350,7 +355,7 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     return s;
   }
   bool has_record() const noexcept { return ring.has_message(group()); }
-  void recover() noexcept { recover_dead(channel, ring); }
+  void recover() noexcept { recover_dead(channel, ring, &member); }
   pubsub_control& control() const noexcept { return *channel.control; }
   bool producers_died() const noexcept {
     return all_died(channel.seg.fd(), publisher_lock(0), channel.publishers);

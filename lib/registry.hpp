@@ -43,6 +43,9 @@ class lock_guard {
 };
 
 // True if another descriptor (another endpoint, here or in another process) holds it.
+// Never ask it about a lock held through `fd` itself: an OFD lock does not conflict with
+// its own open file description, so the answer is false, as for a dead holder (and
+// hold_lock on it succeeds). Every liveness check skips the caller's own slot.
 bool held_elsewhere(int fd, std::uint64_t index) noexcept;
 
 // Claims the first free or dead slot of `pids`, whose locks are first_lock, first_lock+1,
