@@ -1,13 +1,12 @@
 // Inspection of segments: which kind, who is attached, who died. A segment is stale when
 // some participant died without detaching and none is alive (liveness: registry.hpp).
-#include "inspect.hpp"
-
 #include <algorithm>
-#include <chrono>
 #include <dirent.h>
 #include <memory>
+#include <utility>
 
 #include "segment.hpp"
+#include "shmq/channel_stats.hpp"
 #include "shmq/status.hpp"
 
 namespace shmq {
@@ -16,26 +15,6 @@ namespace {
 
 constexpr std::string_view prefix = "shmq.";
 
-std::vector<participant> participants_of(detail::channel_kind kind, std::string_view name) {
-  switch (kind) {
-    case detail::channel_kind::spsc: return detail::spsc_participants(name);
-    case detail::channel_kind::mpmc: return detail::mpmc_participants(name);
-    case detail::channel_kind::pubsub: return detail::pubsub_participants(name);
-    case detail::channel_kind::any: break;
-  }
-  return {};
-}
-
-const char* kind_name(detail::channel_kind kind) {
-  switch (kind) {
-    case detail::channel_kind::spsc: return "spsc";
-    case detail::channel_kind::mpmc: return "mpmc";
-    case detail::channel_kind::pubsub: return "pubsub";
-    case detail::channel_kind::any: break;
-  }
-  return "";
-}
-
 }  // namespace
 
 segment_info inspect_segment(std::string_view name) {
@@ -43,13 +22,10 @@ segment_info inspect_segment(std::string_view name) {
   segment_info info;
   info.name = std::string(name);
   try {
-    const auto kind = [&] {
-      const detail::segment seg = detail::segment::open(name, detail::channel_kind::any, std::chrono::milliseconds(0));
-      info.size = seg.size();
-      return static_cast<detail::channel_kind>(seg.header().kind);
-    }();
-    info.kind = kind_name(kind);
-    info.participants = participants_of(kind, name);
+    channel_stats s = read_channel_stats(name);
+    info.kind = std::move(s.kind);
+    info.size = s.segment_size;
+    info.participants = std::move(s.participants);
   } catch (const error& e) {
     if (e.code() == errc::not_found || e.code() == errc::invalid_name) throw;
     info.problem = e.what();

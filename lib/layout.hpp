@@ -18,7 +18,7 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 3;
+inline constexpr std::uint32_t layout_version = 4;
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
@@ -68,7 +68,9 @@ struct spsc_control {
   std::atomic<std::uint32_t> producer_pid;  // 0 = no producer attached
   std::atomic<std::uint32_t> consumer_pid;  // 0 = no consumer attached
   std::uint32_t reserved0;
-  std::uint64_t reserved[11];
+  // Messages handed out again, for shmq stat: touched only on a redelivery, never per message.
+  std::atomic<std::uint64_t> redelivered;
+  std::uint64_t reserved[10];
 };
 static_assert(offsetof(spsc_control, tail) == 0);
 static_assert(offsetof(spsc_control, head) == 128);
@@ -76,6 +78,7 @@ static_assert(offsetof(spsc_control, reading) == 136);
 static_assert(offsetof(spsc_control, data_ready) == 256);
 static_assert(offsetof(spsc_control, space_ready) == 384);
 static_assert(offsetof(spsc_control, capacity) == 512);
+static_assert(offsetof(spsc_control, redelivered) == 544);
 static_assert(sizeof(spsc_control) == 640);
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
@@ -149,11 +152,15 @@ struct mpmc_control {
   std::atomic<std::uint32_t> producer_lease;  // who moves enqueue_pos (position_lease.hpp)
   std::atomic<std::uint32_t> consumer_lease;  // who moves dequeue_pos
   std::uint32_t reserved0;
-  std::uint64_t reserved[10];
+  // Messages handed out again (adopted from dead consumers), for shmq stat: touched
+  // only on a redelivery, never per message.
+  std::atomic<std::uint64_t> redelivered;
+  std::uint64_t reserved[9];
 };
 static_assert(offsetof(mpmc_control, dequeue_pos) == 128);
 static_assert(offsetof(mpmc_control, consumer_lease) == 552);
 static_assert(offsetof(mpmc_control, slot_count) == 512);
+static_assert(offsetof(mpmc_control, redelivered) == 560);
 static_assert(sizeof(mpmc_control) == 640);
 
 constexpr std::uint64_t pid_words_size(std::uint64_t count) noexcept {
@@ -180,9 +187,14 @@ struct pubsub_control {
   std::uint32_t max_groups;
   std::atomic<std::uint32_t> closed;
   std::uint32_t reserved1;  // (groups and members change under a file lock, registry.hpp)
-  std::uint64_t reserved[10];
+  // For shmq stat, over every subscriber: orphans handed out again, and messages lost to
+  // overwriting. Touched only on those rare paths, never per message.
+  std::atomic<std::uint64_t> redelivered;
+  std::atomic<std::uint64_t> missed;
+  std::uint64_t reserved[8];
 };
 static_assert(offsetof(pubsub_control, slot_count) == 384);
+static_assert(offsetof(pubsub_control, redelivered) == 432);
 static_assert(sizeof(pubsub_control) == 512);
 
 inline constexpr std::size_t group_name_size = 48;  // 47 characters and a NUL
@@ -238,7 +250,9 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       sizeof(pubsub_control), offsetof(pubsub_control, slot_count), offsetof(pubsub_control, closed),
       sizeof(pubsub_group), offsetof(pubsub_group, name), offsetof(pubsub_group, orphan),
       sizeof(pubsub_member), sizeof(ticket_record), offsetof(spsc_control, reading),
-      offsetof(pubsub_member, group),
+      offsetof(pubsub_member, group), offsetof(spsc_control, redelivered),
+      offsetof(mpmc_control, redelivered), offsetof(pubsub_control, redelivered),
+      offsetof(pubsub_control, missed),
       record_alignment, padding_flag, committed_flag, sizeof(void*),
       std::endian::native == std::endian::little};
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the facts

@@ -2,6 +2,7 @@
 // hooks that endpoint.hpp builds the public operations on.
 #include "shmq/mpmc.hpp"
 
+#include <algorithm>
 #include <new>
 #include <span>
 #include <string>
@@ -143,6 +144,7 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
       if (s != status::empty) {
         ticket = t;
         redelivering = s == status::ok;
+        if (redelivering) channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
         return s;
       }
     }
@@ -169,20 +171,32 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 
-std::vector<participant> mpmc_participants(std::string_view name) {
+channel_stats mpmc_stats(std::string_view name) {
   mpmc_options o;
   o.open = open_mode::open;
   o.open_timeout = std::chrono::milliseconds(0);
   const attached a = attach(name, o);
-  std::vector<participant> out;
+  channel_stats s;
+  s.unit = "messages";
+  s.capacity = a.geometry.slot_count;
+  s.max_message_size = a.geometry.max_payload;
+  // Dequeue first: enqueue_pos, read after it, cannot be behind it.
+  const std::uint64_t deq = a.control->dequeue_pos.load(std::memory_order_acquire);
+  const std::uint64_t enq = a.control->enqueue_pos.load(std::memory_order_acquire);
+  if (deq > enq) fail_channel(errc::corrupt, name, "dequeue position ahead of the enqueue position");
+  s.write_position = s.committed = enq;
+  s.read_position = s.delivered = deq;
+  s.fill = std::min(enq - deq, s.capacity);
+  s.closed = a.control->closed.load(std::memory_order_acquire) != 0;
+  s.redelivered = a.control->redelivered.load(std::memory_order_relaxed);
   for (const bool producer : {true, false}) {
     const auto table = producer ? a.producers : a.consumers;
     const std::uint64_t first = producer ? 0 : a.producers.size();
     for (std::size_t i = 0; i < table.size(); ++i)
       if (const std::uint32_t p = table[i].load(std::memory_order_acquire); p != 0)
-        out.push_back({producer ? "producer" : "consumer", p, held_elsewhere(a.seg.fd(), first + i)});
+        s.participants.push_back({producer ? "producer" : "consumer", p, held_elsewhere(a.seg.fd(), first + i)});
   }
-  return out;
+  return s;
 }
 
 }  // namespace shmq::detail

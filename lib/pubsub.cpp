@@ -2,6 +2,7 @@
 // groups under the table lock, and the Impl hooks endpoint.hpp builds on.
 #include "shmq/pubsub.hpp"
 
+#include <cctype>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -102,6 +103,14 @@ std::uint64_t member_lock(const attached& a, std::size_t i) noexcept { return 1 
 
 // Serializes joins, leaves and recoveries across processes (registry.hpp).
 lock_guard table_lock(const attached& a) noexcept { return {a.seg.fd(), table_lock_index}; }
+
+// The group's name as a person may read it: the segment may hold any bytes there.
+std::string printable_group_name(const pubsub_group& g) {
+  std::string out(g.name, ::strnlen(g.name, group_name_size));
+  for (char& ch : out)
+    if (std::isalnum(static_cast<unsigned char>(ch)) == 0 && ch != '.' && ch != '_' && ch != '-') ch = '?';
+  return out;
+}
 
 bool same_name(const pubsub_group& g, std::string_view name) noexcept {
   return std::strncmp(g.name, std::string(name).c_str(), group_name_size) == 0;
@@ -337,6 +346,13 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     wake_sleepers(channel.control->space_ready);  // the gate may have moved
   }
 
+  // Only on the rare paths: a lap by an overwriting publisher, a torn read.
+  void count_missed(std::uint64_t n) noexcept {
+    missed_pending += n;
+    missed_total += n;
+    channel.control->missed.fetch_add(n, std::memory_order_relaxed);
+  }
+
   pubsub_group& group() const noexcept { return channel.tables.groups[member.group.load(std::memory_order_relaxed)]; }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t& missed) noexcept {
@@ -346,8 +362,8 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     orphan_out = false;
     const status s = ring.try_take(group(), member, ticket, payload, size, jumped, orphan_out);
     redelivering = orphan_out;
-    missed_pending += jumped;
-    missed_total += jumped;
+    if (orphan_out) channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
+    if (jumped != 0) count_missed(jumped);
     if (s == status::ok) {
       missed = missed_pending;
       missed_pending = 0;
@@ -362,7 +378,7 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
   }
   void release_view(std::uint64_t ticket) noexcept override {
     const bool whole = checked >= 0 ? checked == 1 : view_intact(ticket);
-    if (!whole) ++missed_pending, ++missed_total;
+    if (!whole) count_missed(1);
     ring.release(member);
     view_out = false;
   }
@@ -376,19 +392,46 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 
-std::vector<participant> pubsub_participants(std::string_view name) {
+channel_stats pubsub_stats(std::string_view name) {
   pubsub_options o;
   o.open = open_mode::open;
   o.open_timeout = std::chrono::milliseconds(0);
   const attached a = attach(name, o);
-  std::vector<participant> out;
+  channel_stats s;
+  s.unit = "messages";
+  s.policy = a.block ? "block" : "overwrite";
+  s.capacity = a.geometry.slot_count;
+  s.max_message_size = a.geometry.max_payload;
+  // Cursors first: claim_pos, read after them, cannot be behind any of them.
+  for (const pubsub_group& g : a.tables.groups) {
+    const std::uint32_t state = g.state.load(std::memory_order_acquire);
+    if (state == static_cast<std::uint32_t>(group_state::free)) continue;
+    if (state != static_cast<std::uint32_t>(group_state::active) && state != static_cast<std::uint32_t>(group_state::idle))
+      fail_channel(errc::corrupt, name, "group table holds an unknown state " + std::to_string(state));
+    s.groups.push_back({printable_group_name(g), state == static_cast<std::uint32_t>(group_state::active) ? "active" : "idle",
+                        g.members, g.cursor.load(std::memory_order_acquire), 0,
+                        g.orphan.load(std::memory_order_relaxed) != 0});
+  }
+  const std::uint64_t claimed = a.control->claim_pos.load(std::memory_order_acquire);
+  s.write_position = s.committed = s.read_position = claimed;
+  for (group_stats& g : s.groups) {
+    if (g.position > claimed)
+      fail_channel(errc::corrupt, name, "group '" + g.name + "' is ahead of the stream");
+    g.lag = claimed - g.position;
+    s.read_position = std::min(s.read_position, g.position);
+  }
+  s.delivered = s.read_position;
+  s.fill = std::min(claimed - s.read_position, s.capacity);
+  s.closed = a.control->closed.load(std::memory_order_acquire) != 0;
+  s.redelivered = a.control->redelivered.load(std::memory_order_relaxed);
+  s.missed = a.control->missed.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < a.publishers.size(); ++i)
     if (const std::uint32_t p = a.publishers[i].load(std::memory_order_acquire); p != 0)
-      out.push_back({"publisher", p, held_elsewhere(a.seg.fd(), publisher_lock(i))});
+      s.participants.push_back({"publisher", p, held_elsewhere(a.seg.fd(), publisher_lock(i))});
   for (std::size_t i = 0; i < a.tables.members.size(); ++i)
     if (const std::uint32_t p = a.tables.members[i].pid.load(std::memory_order_acquire); p != 0)
-      out.push_back({"subscriber", p, held_elsewhere(a.seg.fd(), member_lock(a, i))});
-  return out;
+      s.participants.push_back({"subscriber", p, held_elsewhere(a.seg.fd(), member_lock(a, i))});
+  return s;
 }
 
 }  // namespace shmq::detail

@@ -2,6 +2,7 @@
 // hooks that endpoint.hpp builds the public operations on.
 #include "shmq/spsc.hpp"
 
+#include <algorithm>
 #include <new>
 #include <string>
 
@@ -192,6 +193,7 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     if (s == status::ok && redeliver_at != no_position) {
       redelivering = ring.head() == redeliver_at;
       redeliver_at = no_position;
+      if (redelivering) channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
     }
     // Caught up with the producer in a stream: polling the commit word at once would
     // pull the line the producer is writing from under it, a message at a time.
@@ -223,18 +225,28 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
 
-std::vector<participant> spsc_participants(std::string_view name) {
+channel_stats spsc_stats(std::string_view name) {
   channel_options o;
   o.open = open_mode::open;
   o.open_timeout = std::chrono::milliseconds(0);
   const attached a = attach(name, o);
-  std::vector<participant> out;
+  channel_stats s;
+  s.unit = "bytes";
+  s.capacity = a.geometry.capacity;
+  s.max_message_size = a.geometry.max_payload;
+  // attach checked head against this tail; a consumer may have moved on since.
+  const std::uint64_t head = std::min(a.control->head.load(std::memory_order_acquire), a.tail);
+  s.write_position = s.committed = a.tail;
+  s.read_position = s.delivered = head;
+  s.fill = a.tail - head;
+  s.closed = a.control->closed.load(std::memory_order_acquire) != 0;
+  s.redelivered = a.control->redelivered.load(std::memory_order_relaxed);
   for (auto [role, lock, pid] : {std::tuple{"producer", producer_lock, &a.control->producer_pid},
                                  std::tuple{"consumer", consumer_lock, &a.control->consumer_pid}}) {
     const std::uint32_t p = pid->load(std::memory_order_acquire);
-    if (p != 0) out.push_back({role, p, held_elsewhere(a.seg.fd(), lock)});
+    if (p != 0) s.participants.push_back({role, p, held_elsewhere(a.seg.fd(), lock)});
   }
-  return out;
+  return s;
 }
 
 }  // namespace shmq::detail
