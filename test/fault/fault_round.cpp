@@ -190,13 +190,17 @@ void fault_round::sample() {
               std::to_string(got) + " received, " + std::to_string(led_.end()) + " ids taken)");
   }
   const bool groups_up = every_group_ready();
+  // Progress of the producers together: competing producers get no fairness promise (a
+  // producer woken from its sleep can lose every freed slot to one that spins; README,
+  // Limits), but a channel whose blocked producers all stall is stuck.
+  const std::uint64_t committed = led_.header().committed_total.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < children_.size(); ++i) {
     if (!plan_of(i).producer) continue;
     const bool due = running(i) && led_.ready(i) && led_.phase_of(i) == phase::blocked && groups_up;
-    if (timers_[i].update(led_.commits(i), due, excused, now, settings_.bound))
+    if (timers_[i].update(committed, due, excused, now, settings_.bound))
       problem(plan_of(i).label + " blocked in a loan for " + std::to_string(settings_.bound.count()) +
-              " ms while every group had a member up (" +
-              std::to_string(led_.header().committed_total.load()) + " committed in all)");
+              " ms while every group had a member up and no producer committed (" +
+              std::to_string(committed) + " committed in all)");
   }
 }
 
