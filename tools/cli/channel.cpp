@@ -1,5 +1,10 @@
 #include "channel.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "shmq/channel_stats.hpp"
 #include "shmq/segment.hpp"
 #include "shmq/status.hpp"
 
@@ -19,6 +24,8 @@ Options options_for(const channel_shape& shape, bool exists) {
   }
   if constexpr (std::is_same_v<Options, shmq::channel_options>) {
     o.capacity = shape.capacity;
+    // A small ring lowers the default to the most it can hold (capacity / 2 - 8).
+    if (shape.capacity / 2 > 8) o.max_message_size = std::min(o.max_message_size, shape.capacity / 2 - 8);
   } else {
     o.slots = shape.slots;
     if constexpr (std::is_same_v<Options, shmq::pubsub_options>)
@@ -39,17 +46,28 @@ void add_shape_options(CLI::App& command, channel_shape& shape) {
   command.add_option("--capacity", shape.capacity, "spsc ring bytes (power of two, 4 KiB to 1 GiB)")->default_str("1048576");
   command.add_option("--slots", shape.slots, "queue/pubsub slots (power of two)")->default_str("1024");
   command.add_option("--max-message-size", shape.max_message_size,
-                     "largest message (default: 65536 for spsc, 1024 for queue and pubsub)");
+                     "largest message (default: 65536 for spsc, or capacity / 2 - 8 if less; 1024 for queue and pubsub)");
   command.add_option("--policy", shape.policy, "pubsub: what a full ring does to publishers")
       ->check(CLI::IsMember({"block", "overwrite"}))
       ->default_str("block");
 }
 
 std::string channel_kind_of(const std::string& name, const channel_shape& shape, bool kind_given) {
-  if (!exists(name)) return shape.kind;
-  const shmq::segment_info info = shmq::inspect_segment(name);
-  if (!info.problem.empty()) throw shmq::error(shmq::errc::corrupt, info.problem);
-  const std::string kind = info.kind == "mpmc" ? "queue" : info.kind;
+  // A creator may still be setting the segment up: wait as long as an endpoint would
+  // (endpoint_options::open_timeout), polling, since the tool has nothing to wait on.
+  const auto deadline = std::chrono::steady_clock::now() + shmq::endpoint_options{}.open_timeout;
+  std::string kind;
+  for (;;) {
+    try {
+      kind = shmq::read_channel_stats(name).kind;
+      break;
+    } catch (const shmq::error& e) {
+      if (e.code() == shmq::errc::not_found) return shape.kind;
+      if (e.code() != shmq::errc::not_ready || std::chrono::steady_clock::now() > deadline) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (kind == "mpmc") kind = "queue";
   if (kind_given && kind != shape.kind)
     throw shmq::error(shmq::errc::kind_mismatch,
                       "channel '" + name + "' exists as a " + kind + " channel, not " + shape.kind);
