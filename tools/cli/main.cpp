@@ -37,6 +37,16 @@ int main(int argc, char** argv) {
   add_bench_command(app, run);
   add_ls_command(app, run);
   add_rm_command(app, run);
+  // CLI11 would only say that a subcommand is required.
+  const auto known = [&](const char* name) {
+    for (const CLI::App* cmd : app.get_subcommands({}))
+      if (cmd->check_name(name)) return true;
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
+    std::fprintf(stderr, "shmq: unknown command '%s'\nRun with --help for more information.\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
