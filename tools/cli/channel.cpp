@@ -39,8 +39,9 @@ bool exists(const std::string& name) { return shmq::segment_exists(name); }
 
 }  // namespace
 
-void add_shape_options(CLI::App& command, channel_shape& shape) {
-  command.add_option("--kind", shape.kind, "channel kind, when this creates the channel (an existing one is opened as it is)")
+CLI::Option* add_channel_options(CLI::App& command, std::string& name, channel_shape& shape) {
+  command.add_option("NAME", name, "channel name")->required();
+  CLI::Option* kind = command.add_option("--kind", shape.kind, "channel kind, when this creates the channel (an existing one is opened as it is)")
       ->check(CLI::IsMember({"spsc", "queue", "pubsub"}))
       ->default_str("spsc");
   command.add_option("--capacity", shape.capacity, "spsc ring bytes (power of two, 4 KiB to 1 GiB)")->default_str("1048576");
@@ -50,6 +51,7 @@ void add_shape_options(CLI::App& command, channel_shape& shape) {
   command.add_option("--policy", shape.policy, "pubsub: what a full ring does to publishers")
       ->check(CLI::IsMember({"block", "overwrite"}))
       ->default_str("block");
+  return kind;
 }
 
 std::string channel_kind_of(const std::string& name, const channel_shape& shape, bool kind_given) {

@@ -23,8 +23,9 @@ struct channel_shape {
   std::string policy = "block";     // pubsub
 };
 
-// Adds --kind, --capacity, --slots, --max-message-size and --policy to a subcommand.
-void add_shape_options(CLI::App& command, channel_shape& shape);
+// Adds the NAME argument and --kind, --capacity, --slots, --max-message-size and
+// --policy to a subcommand; returns --kind (whether it was given matters).
+CLI::Option* add_channel_options(CLI::App& command, std::string& name, channel_shape& shape);
 
 using any_producer = std::variant<shmq::spsc_producer, shmq::mpmc_producer, shmq::publisher>;
 using any_consumer = std::variant<shmq::spsc_consumer, shmq::mpmc_consumer, shmq::subscriber>;

@@ -87,9 +87,7 @@ void publish(Producer& out, const pub_settings& s) {
 void add_pub_command(CLI::App& app, runner& run) {
   auto s = std::make_shared<pub_settings>();
   CLI::App* cmd = app.add_subcommand("pub", "publish messages read from stdin to a channel");
-  cmd->add_option("NAME", s->name, "channel name")->required();
-  add_shape_options(*cmd, s->shape);
-  s->kind = cmd->get_option("--kind");
+  s->kind = add_channel_options(*cmd, s->name, s->shape);
   add_framing_options(*cmd, s->framing, true);
   cmd->add_flag("--no-close", s->no_close, "leave the stream open at end of input");
   cmd->callback([s, &run] {

@@ -102,9 +102,7 @@ int subscribe(Consumer& in, const sub_settings& s, bool check_intact) {
 void add_sub_command(CLI::App& app, runner& run) {
   auto s = std::make_shared<sub_settings>();
   CLI::App* cmd = app.add_subcommand("sub", "write messages from a channel to stdout");
-  cmd->add_option("NAME", s->name, "channel name")->required();
-  add_shape_options(*cmd, s->shape);
-  s->kind = cmd->get_option("--kind");
+  s->kind = add_channel_options(*cmd, s->name, s->shape);
   add_framing_options(*cmd, s->framing, false);
   cmd->add_flag("--json", s->json,
                 "one JSON object per message: size, flags, missed, redelivered, and text (printable) or base64");
