@@ -42,6 +42,7 @@
 #include <sanitizer/asan_interface.h>
 
 #include "layout.hpp"
+#include "shmq/channel_stats.hpp"
 #include "shmq/mpmc.hpp"
 #include "shmq/pubsub.hpp"
 #include "shmq/segment.hpp"
@@ -437,6 +438,13 @@ void exercise(const fuzz_object& obj, std::span<const std::uint8_t> ops, bool pr
 void run(kind k, std::uint8_t flags, const fuzz_object& obj, std::span<const std::uint8_t> ops) {
   const bool producer_first = (flags & 0x20) != 0;
   const std::string& name = obj.name();
+  // What shmq stat and shmq top read, through the same checks, before anyone attaches.
+  guard_next_mappings = true;
+  try {
+    sink += shmq::read_channel_stats(name).fill;
+  } catch (const shmq::error&) {
+  }
+  guard_next_mappings = false;
   switch (k) {
     case kind::spsc: {
       shmq::channel_options o;
