@@ -1,11 +1,12 @@
 """shmq's command line: help for every subcommand, the version, and exit status 0 for
 success, 1 for failure and 2 for usage, with errors that name the bad argument."""
 
+import subprocess
 import unittest
 
-from support import channel_test, run
+from support import SHMQ, channel_test, run
 
-SUBCOMMANDS = ["pub", "sub", "stat", "top", "bench", "ls", "rm"]
+SUBCOMMANDS = ["pub", "sub", "stat", "top", "bench", "ls", "rm", "completion"]
 
 
 class help_and_version(unittest.TestCase):
@@ -23,6 +24,22 @@ class help_and_version(unittest.TestCase):
     def test_version(self):
         p = run("--version", check=0)
         self.assertRegex(p.stdout.decode(), r"^shmq \d+\.\d+\.\d+\n$")
+
+
+class completion(unittest.TestCase):
+    def complete(self, *words):
+        """What bash completes for the last of `words` with the script sourced."""
+        line = " ".join(words)
+        script = (f'source <("{SHMQ}" completion); COMP_WORDS=({line}); '
+                  f'COMP_CWORD={len(words) - 1}; _shmq; echo "${{COMPREPLY[@]}}"')
+        p = subprocess.run(["bash", "-c", script], capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout.decode().split()
+
+    def test_subcommands_and_options(self):
+        self.assertEqual(self.complete("shmq", "st"), ["stat"])
+        self.assertEqual(self.complete("shmq", "sub", "--len"), ["--length-prefixed"])
+        self.assertEqual(self.complete("shmq", "pub", "--ch"), ["--chunk"])
 
 
 class usage_errors(unittest.TestCase):

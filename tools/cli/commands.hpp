@@ -18,6 +18,7 @@ void add_top_command(CLI::App& app, runner& run);
 void add_ls_command(CLI::App& app, runner& run);
 void add_rm_command(CLI::App& app, runner& run);
 void add_bench_command(CLI::App& app, runner& run);
+void add_completion_command(CLI::App& app, runner& run);
 
 // "shmq CMD: what" on stderr; returns 1, the failure status.
 int fail(const char* command, const std::string& what);

@@ -3,6 +3,7 @@
 //   shmq stat NAME / shmq top         one channel or every segment, once or live
 //   shmq bench [--plot FILE.png]      the headline numbers, with their floors
 //   shmq ls / shmq rm                 list and remove segments
+//   shmq completion                   a bash completion script
 // Exit status: 0 success, 1 failure, 2 usage.
 #include <cstdio>
 #include <string>
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   add_bench_command(app, run);
   add_ls_command(app, run);
   add_rm_command(app, run);
+  add_completion_command(app, run);  // last: it lists the others
   // CLI11 would only say that a subcommand is required.
   const auto known = [&](const char* name) {
     for (const CLI::App* cmd : app.get_subcommands({}))
