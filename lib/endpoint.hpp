@@ -68,10 +68,16 @@ template <class Attempt, class Ready, class Check>
                                          status would_block, unsigned& catch_up, Attempt& attempt,
                                          Ready& ready, Check& check) {
   const clock::time_point spin_until = deadline_after(policy.spin);
+  // The checks keep their own schedule, counted from the start of the wait: a wake-up
+  // whose attempt then fails (another consumer was first) must not put them off, or a
+  // waiter woken often enough would never look for the dead.
+  clock::time_point next_check = deadline_after(policy.spin + policy.check_every);
   for (;;) {
-    const clock::time_point slice = std::min(deadline, deadline_after(policy.spin + policy.check_every));
-    if (!wait_until(w, ready, spin_until, slice, std::exchange(catch_up, 0u))) {
-      if (slice == deadline) return status::timed_out;
+    const clock::time_point slice = std::min(deadline, next_check);
+    const bool woken = wait_until(w, ready, spin_until, slice, std::exchange(catch_up, 0u));
+    if (!woken && slice == deadline) return status::timed_out;
+    if (!woken || clock::now() >= next_check) {
+      next_check = deadline_after(policy.check_every);
       if (const status c = check(); c != status::ok) {
         const status last = attempt();
         return last == would_block ? c : last;

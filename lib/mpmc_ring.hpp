@@ -138,11 +138,17 @@ class mpmc_ring {
       const position_lease::state state = lease_.acquire();
       if (state == position_lease::state::settling) return would_block;
       if (state == position_lease::state::shared) return shared(ticket);
-      const std::uint64_t pos = position.load(std::memory_order_relaxed);  // only the holder moves it
+      // Only the holder moves the position, while it still holds the lease: another
+      // participant may have taken the lease since this one last confirmed, and moved
+      // the position with the CAS between the two loads below.
+      const std::uint64_t pos = position.load(std::memory_order_relaxed);
       const std::uint64_t turn = geometry_.slot(pos).turn.load(std::memory_order_acquire);  // B or C
       const auto diff = static_cast<std::int64_t>(turn - (pos + offset));
       if (diff < 0) return would_block;
-      if (diff > 0) return status::corrupt;  // a turn ahead of a position nobody else moves
+      // A turn ahead of the position: someone else moved it (the lease is gone), or the
+      // segment is corrupt. The shared path loads the position again and tells the two
+      // apart; it takes a ticket by CAS, which is sound whoever holds the lease.
+      if (diff > 0) return shared(ticket);
       announce_ticket(own_, pos);
       if (lease_.confirm()) {
         lease_.store_position(pos + 1);

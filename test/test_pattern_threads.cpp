@@ -142,6 +142,70 @@ TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly on
   CHECK(counts.all_once(0));
 }
 
+// A holder that finds a turn ahead of the position it loaded may have lost its lease a
+// moment before, to a participant that then moved the position with the CAS between
+// its two loads: that is no corruption. The window is a few instructions wide, so this
+// runs the handover many times, on fresh rings, with every role's second participant
+// starting while the first streams (the fault suite once caught a consumer reporting
+// corrupt there).
+TEST_CASE("mpmc ring: leases taken away from running holders, from threads") {
+  constexpr std::uint64_t slots = 8, max = 32, per_thread = 200;
+  const std::uint64_t rounds = env_count("SHMQ_TEST_LEASE_ROUNDS", 3000);
+  for (std::uint64_t round = 0; round < rounds; ++round) {
+    mpmc_arena m(slots, max, 2, 2);
+    delivery_counts counts(1, 2, per_thread);
+    std::atomic<std::uint64_t> consumed{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (std::uint32_t p = 0; p < 2; ++p)
+      threads.emplace_back([&, p] {
+        detail::mpmc_ring ring = m.ring(true, p);
+        for (std::uint64_t seq = 0; seq < per_thread; ++seq) {
+          std::uint64_t ticket = 0;
+          status s;
+          while ((s = ring.try_claim(16, ticket)) == status::full) {
+            if (failures.load() != 0) return;  // the consumers gave up
+            std::this_thread::yield();
+          }
+          if (s != status::ok) {
+            failures.fetch_add(1);
+            return;
+          }
+          stamped::fill({m.geometry.payload(ticket), 16}, (std::uint64_t{p} << id_shift) | seq);
+          ring.publish(ticket, 16, false);
+          // Now and then a pause, so that the consumers poll an empty ring: a holder
+          // that finds it empty keeps believing it holds the lease.
+          if (seq % 4 == 0)
+            for (int spin = 0; spin < 200; ++spin) detail::cpu_relax();
+        }
+      });
+    for (std::uint32_t c = 0; c < 2; ++c)
+      threads.emplace_back([&, c] {
+        detail::mpmc_ring ring = m.ring(false, c);
+        std::vector<std::uint64_t> next(2, 0);
+        while (consumed.load() < 2 * per_thread && failures.load() == 0) {
+          std::uint64_t ticket = 0, size = 0;
+          const std::byte* payload = nullptr;
+          const status s = ring.try_take(ticket, payload, size);
+          if (s == status::empty) {
+            std::this_thread::yield();
+            continue;
+          }
+          if (s != status::ok) {
+            failures.fetch_add(1);
+            return;
+          }
+          counts.count(0, check_in_order({payload, size}, next));
+          ring.release(ticket);
+          consumed.fetch_add(1);
+        }
+      });
+    for (auto& t : threads) t.join();
+    REQUIRE(failures.load() == 0);  // no false full/empty verdicts of corrupt
+    REQUIRE(counts.all_once(0));
+  }
+}
+
 // A consumer looks first at the ticket after its own last one, not at dequeue_pos. When
 // other consumers moved on, that guess is stale: the slot was released (turn ahead), or
 // is still held (turn == guess + 1, and the CAS fails). Either way it must take the next

@@ -1,5 +1,6 @@
 // One round of the fault harness (fault_round.hpp): forking, killing and restarting
-// the children, watching progress through the ledger, finishing, and the checks.
+// the children, watching progress through the ledger, finishing, and the checks. The
+// timing nemeses (pauses, quiet periods) are in round_nemeses.cpp.
 #include "fault/fault_round.hpp"
 
 #include <algorithm>
@@ -23,8 +24,14 @@ namespace shmq::test::fault {
 
 // ---- children ----
 
+// One start in six of a consumer consumes slowly (hold_slowly in children.hpp), if no
+// other slow one is running: under block one slow consumer slows every publisher.
 void fault_round::spawn(std::size_t i) {
-  led_.clear_flags(i);
+  bool slow = settings_.slow && !plan_of(i).producer && std::bernoulli_distribution(1.0 / 6)(rng_);
+  for (std::size_t j = 0; j < children_.size() && slow; ++j)
+    slow = j == i || !running(j) || !led_.slow(j);
+  result_.slow_consumers += slow;
+  led_.clear_flags(i, ++children_[i].incarnation, slow);
   timers_[i] = stall_timer{};
   const pid_t parent = ::getpid();
   std::fflush(nullptr);  // nothing buffered in the parent may be written twice
@@ -58,6 +65,7 @@ std::string fault_round::describe_exit(int st) {
 // A child ended without being killed by the harness.
 void fault_round::ended(std::size_t i, int st) {
   children_[i].pid = -1;
+  children_[i].stopped_until.reset();
   const bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
   if (clean && (plan_of(i).producer || led_.stopping())) return;  // a producer out of ids, or told to
   std::string what = plan_of(i).label + " " + (clean ? "left before the end" : describe_exit(st));
@@ -75,8 +83,13 @@ void fault_round::reap_ended() {
   }
 }
 
+// A stopped child is continued first, so that nothing waits on a stopped process.
 void fault_round::kill_and_restart(std::size_t i) {
   const pid_t pid = children_[i].pid;
+  if (children_[i].stopped_until) {
+    ++result_.stopped_kills;
+    resume(i);
+  }
   ::kill(pid, SIGKILL);
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
@@ -111,6 +124,7 @@ void fault_round::count_for_the_dead(std::size_t i, phase interrupted) {
 }
 
 void fault_round::kill_all() noexcept {
+  resume_all();
   for (child& c : children_)
     if (c.pid > 0) {
       ::kill(c.pid, SIGKILL);
@@ -147,16 +161,30 @@ bool fault_round::producer_running() const {
   return false;
 }
 
+// A private subscription's new incarnation is owed only what was taken after it
+// subscribed: its backlog starts there.
+void fault_round::watch_private(std::size_t i) {
+  group_state& g = groups_[plan_of(i).group];
+  if (!running(i) || !led_.ready(i) || g.watched == children_[i].incarnation) return;
+  g.backlog = backlog_watch(led_.start_id(i));
+  g.watched = children_[i].incarnation;
+}
+
 // One look at the ledger: a group with a committed message waiting and a member up
 // must receive something within the bound, and a producer blocked in a loan while
-// every group has a member up must commit within the bound.
+// every group has a member up must commit within the bound; neither clock runs while a
+// participant is stopped.
 void fault_round::sample() {
   reap_ended();
   const auto now = clock_type::now();
+  resume_due(now);
+  const bool excused = any_stopped();
+  for (std::size_t i = 0; i < children_.size(); ++i)
+    if (plan_of(i).private_subscription) watch_private(i);
   for (std::size_t g = 0; g < plan_.groups; ++g) {
     const bool due = waiting_messages(g) && group_has_ready_member(g);
     const std::uint64_t got = led_.header().deliveries[g].load(std::memory_order_relaxed);
-    if (groups_[g].timer.update(got, due, now, settings_.bound))
+    if (groups_[g].timer.update(got, due, excused, now, settings_.bound))
       problem("group " + std::to_string(g) + " received nothing for " +
               std::to_string(settings_.bound.count()) + " ms with committed messages waiting (" +
               std::to_string(got) + " received, " + std::to_string(led_.end()) + " ids taken)");
@@ -165,7 +193,7 @@ void fault_round::sample() {
   for (std::size_t i = 0; i < children_.size(); ++i) {
     if (!plan_of(i).producer) continue;
     const bool due = running(i) && led_.ready(i) && led_.phase_of(i) == phase::blocked && groups_up;
-    if (timers_[i].update(led_.commits(i), due, now, settings_.bound))
+    if (timers_[i].update(led_.commits(i), due, excused, now, settings_.bound))
       problem(plan_of(i).label + " blocked in a loan for " + std::to_string(settings_.bound.count()) +
               " ms while every group had a member up (" +
               std::to_string(led_.header().committed_total.load()) + " committed in all)");
@@ -173,8 +201,7 @@ void fault_round::sample() {
 }
 
 // Samples about every millisecond until `until`, or until `done()`.
-template <class Done>
-bool fault_round::watch_until(clock_type::time_point until, Done&& done) {
+bool fault_round::watch_until(clock_type::time_point until, const std::function<bool()>& done) {
   for (;;) {
     sample();
     if (done()) return true;
@@ -207,20 +234,24 @@ bool fault_round::may_kill(std::size_t i) const {
   return s < 0 || (running(static_cast<std::size_t>(s)) && led_.ready(static_cast<std::size_t>(s)));
 }
 
+// A stopped child is a candidate one time in four: most pauses end in SIGCONT.
 std::optional<std::size_t> fault_round::pick_victim() {
   std::vector<std::size_t> candidates;
   for (std::size_t i = 0; i < children_.size(); ++i)
-    if (may_kill(i)) candidates.push_back(i);
+    if (may_kill(i) && (!children_[i].stopped_until || std::bernoulli_distribution(0.25)(rng_)))
+      candidates.push_back(i);
   if (candidates.empty()) return std::nullopt;
   return candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(rng_)];
 }
 
+// Between kills, now and then, a nemesis step instead: a pause or a quiet period.
 void fault_round::kill_phase(std::uint64_t kill_goal, clock_type::time_point soak_end) {
   kill_goal_ = kill_goal;
   std::uniform_int_distribution<long> gap_us(0, settings_.kill_gap.count() * 1000);
   while (result_.kills < kill_goal && !failed() && producer_running()) {
     const auto at = clock_type::now() + std::chrono::microseconds(gap_us(rng_));
     if (watch_until(std::min(at, soak_end), [&] { return failed(); }) || at >= soak_end) break;
+    if (nemesis_step()) continue;
     const auto victim = pick_victim();
     if (!victim) continue;
     if (std::bernoulli_distribution(0.5)(rng_)) catch_in_window(*victim);
@@ -260,6 +291,7 @@ bool fault_round::all_delivered() {
 // everyone leaves. Each step is bounded; a step that does not end is a failure.
 void fault_round::finish() {
   const auto wait = finish_timeout(settings_);
+  resume_all();
   led_.header().stop_producing.store(1, std::memory_order_release);
   if (!watch_until(clock_type::now() + wait, [&] { return !producer_running(); }))
     problem("producers still blocked " + std::to_string(wait.count()) + " ms after the last kill");
@@ -280,6 +312,18 @@ void fault_round::finish() {
 
 // ---- the checks ----
 
+// A private subscription's counts span its incarnations; its log judges each one.
+void fault_round::verify_private(std::size_t g, std::uint64_t& duplicates) {
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    if (!plan_of(i).private_subscription || plan_of(i).group != g) continue;
+    const private_log::verdict v = led_.log(g).check(
+        led_.end(), [&](std::uint64_t id) { return led_.committer(id); }, children_[i].incarnation);
+    for (const std::string& p : v.problems) problem(plan_of(i).label + ": " + p);
+    duplicates = v.duplicates;
+    result_.private_incarnations += v.incarnations;
+  }
+}
+
 void fault_round::verify_group(std::size_t g) {
   std::uint64_t missing = 0, unmarked = 0, duplicates = 0, first_missing = 0;
   for (std::uint64_t id = 0; id < led_.end(); ++id) {
@@ -290,10 +334,13 @@ void fault_round::verify_group(std::size_t g) {
   }
   const std::uint64_t redelivered = led_.header().redelivered[g].load();
   const std::string group = "group " + std::to_string(g) + ": ";
-  if (missing > result_.copy_kills[g])
+  if (led_.logged(g)) {
+    verify_private(g, duplicates);
+  } else if (missing > result_.copy_kills[g]) {
     problem(group + std::to_string(missing) + " committed messages never delivered (first id " +
             std::to_string(first_missing) + "; " + std::to_string(result_.copy_kills[g]) +
             " may have died with consumers killed inside try_pop)");
+  }
   if (duplicates > redelivered)
     problem(group + std::to_string(duplicates) + " duplicate deliveries but only " +
             std::to_string(redelivered) + " flagged as redelivered");

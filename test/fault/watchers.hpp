@@ -15,20 +15,24 @@
 namespace shmq::test::fault {
 
 // How long something went without progress while progress was due. Sampling, not
-// synchronization: the children never wait for the parent.
+// synchronization: the children never wait for the parent. While `excused` (some
+// participant is SIGSTOPped: whatever it holds may hold anyone back) the clock stands
+// still; it neither runs nor starts again, so a stall on either side of a pause adds up.
 class stall_timer {
  public:
   // True when this sample starts a stall: no progress for longer than `bound`.
-  bool update(std::uint64_t progress, bool due, clock_type::time_point now, milliseconds bound) {
+  bool update(std::uint64_t progress, bool due, bool excused, clock_type::time_point now, milliseconds bound) {
+    const auto step = now - last_sample_;
+    last_sample_ = now;
     if (progress != last_ || !due) {
       last_ = progress;
-      since_ = now;
+      gap_ = {};
       flagged_ = false;
       return false;
     }
-    const auto gap = now - since_;
-    max_gap_ = std::max(max_gap_, gap);
-    if (gap <= bound || flagged_) return false;
+    if (!excused) gap_ += step;
+    max_gap_ = std::max(max_gap_, gap_);
+    if (gap_ <= bound || flagged_) return false;
     flagged_ = true;
     return true;
   }
@@ -36,8 +40,8 @@ class stall_timer {
 
  private:
   std::uint64_t last_ = ~std::uint64_t{0};
-  clock_type::time_point since_{};
-  clock_type::duration max_gap_{};
+  clock_type::time_point last_sample_{};
+  clock_type::duration gap_{}, max_gap_{};
   bool flagged_ = false;
 };
 
@@ -47,6 +51,9 @@ class stall_timer {
 // are few (about the ring's slots, plus one per kill).
 class backlog_watch {
  public:
+  backlog_watch() = default;
+  // Ids below `from` are not this watch's concern (taken before a private subscription).
+  explicit backlog_watch(std::uint64_t from) : frontier_(from) {}
   std::uint64_t pending(const ledger& led, std::size_t g) {
     for (const std::uint64_t end = led.end(); frontier_ < end; ++frontier_)
       if (led.delivered(g, frontier_) == 0) set_aside_.push_back(frontier_);
