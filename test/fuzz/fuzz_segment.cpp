@@ -1,7 +1,7 @@
 // libFuzzer target: a valid segment image of one channel kind, patched by the input,
 // written to a shm object, then opened and used with try_ operations only.
 //
-// The property under test (README, "Segment"): whatever a segment holds, an endpoint
+// The property under test (docs/design.md, "Segment"): whatever a segment holds, an endpoint
 // either refuses it (shmq::error) or works inside its own mapping. To make "inside"
 // checkable, the library's mappings of the fuzzed object are wrapped (-Wl,--wrap=mmap64):
 // each one gets a PROT_NONE page on either side, and the bytes between the object's
