@@ -153,8 +153,10 @@ sized_family memcpy_throughput_floor() {
   return throughput_family("floor_memcpy_throughput", floor_memcpy_throughput, pace::cache);
 }
 
-void register_kernel_floors() {
-  register_latency("floor_futex_latency", floor_futex_latency, pace::kernel);
+sized_family futex_latency_floor() {
+  return latency_family("floor_futex_latency", floor_futex_latency, pace::kernel);
 }
+
+void register_kernel_floors() { register_side_by_side({futex_latency_floor()}); }
 
 }  // namespace shmq_bench

@@ -33,9 +33,14 @@ std::int64_t throughput_iterations(std::int64_t bytes, pace p) {
   return 50'000;
 }
 
+double iteration_scale = 1.0;  // set_iteration_scale
+
 sized_family sized(const char* name, void (*fn)(benchmark::State&), pace p,
                    std::int64_t (*iterations)(std::int64_t, pace)) {
-  return [=](std::int64_t bytes) { register_guarded(name, fn, iterations(bytes, p))->Arg(bytes); };
+  return [=](std::int64_t bytes) {
+    const auto n = static_cast<std::int64_t>(static_cast<double>(iterations(bytes, p)) * iteration_scale);
+    register_guarded(name, fn, std::max<std::int64_t>(n, 100))->Arg(bytes);
+  };
 }
 
 // Nearest-rank percentile of sorted samples.
@@ -45,6 +50,8 @@ std::int64_t percentile(const std::vector<std::int64_t>& sorted, double q) {
 }
 
 }  // namespace
+
+void set_iteration_scale(double scale) noexcept { iteration_scale = scale; }
 
 std::size_t ring_slots(std::size_t bytes) {
   constexpr std::size_t ring_bytes = 1u << 20;
@@ -95,9 +102,8 @@ void report_one_way(benchmark::State& state, std::vector<std::int64_t>& round_tr
   if (round_trip_ns.empty()) return;
   std::sort(round_trip_ns.begin(), round_trip_ns.end());
   auto one_way = [](std::int64_t ns) { return benchmark::Counter(static_cast<double>(ns) / 2.0); };
-  state.counters["p50_ns"] = one_way(percentile(round_trip_ns, 0.50));
-  state.counters["p99_ns"] = one_way(percentile(round_trip_ns, 0.99));
-  state.counters["p999_ns"] = one_way(percentile(round_trip_ns, 0.999));
+  state.counters["min_ns"] = one_way(round_trip_ns.front());
+  for (const auto& [name, q] : latency_percentiles) state.counters[name] = one_way(percentile(round_trip_ns, q));
   state.counters["max_ns"] = one_way(round_trip_ns.back());
 }
 

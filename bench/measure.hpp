@@ -9,6 +9,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -21,6 +22,10 @@ namespace shmq_bench {
 using bench_clock = std::chrono::steady_clock;
 
 inline constexpr std::array<std::int64_t, 5> message_sizes{8, 64, 1024, 4096, 65536};
+
+// Multiplies every iteration count registered after it (at least 100 each): below 1 for
+// a quick smoke run whose numbers mean little.
+void set_iteration_scale(double scale) noexcept;
 
 // How long one message takes on a transport, which sets its iteration counts: cache
 // transports move a message in nanoseconds, kernel ones in microseconds.
@@ -64,7 +69,13 @@ inline std::int64_t round_trips(const benchmark::State& state, std::int64_t warm
   return warmup_round_trips(state, warmup_at_least) + state.max_iterations;
 }
 
-// Sets p50_ns, p99_ns, p999_ns and max_ns: one-way latency, i.e. round trip / 2.
+// The percentiles of every latency run (counter name, fraction of round trips at or
+// below): with min_ns and max_ns, enough points to draw the distribution.
+inline constexpr std::array<std::pair<const char*, double>, 8> latency_percentiles{{
+    {"p10_ns", 0.10}, {"p25_ns", 0.25}, {"p50_ns", 0.50}, {"p75_ns", 0.75},
+    {"p90_ns", 0.90}, {"p99_ns", 0.99}, {"p999_ns", 0.999}, {"p9999_ns", 0.9999}}};
+
+// Sets min_ns, the latency_percentiles and max_ns: one-way latency, i.e. round trip / 2.
 void report_one_way(benchmark::State& state, std::vector<std::int64_t>& round_trip_ns);
 
 // Runs `round_trip()` (returns false on a wrong or missing reply) for the warm-up, then

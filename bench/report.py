@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """Markdown report of one shmq-bench run.
 
-usage: report.py BENCH.json [--strict]
+usage: report.py BENCH.json [--strict] [--plot FILE.png]
 
 Reads the JSON that `shmq-bench --benchmark_out=BENCH.json` (or
---benchmark_format=json) writes, and prints every benchmark's counters next to its
-floor at the same message size, then the project's targets with PASS or FAIL.
---strict exits with status 1 when a target fails or cannot be computed.
+--benchmark_format=json, or `shmq bench --json`) writes, and prints every benchmark's
+counters next to its floor at the same message size, then the project's targets with
+PASS or FAIL. --strict exits with status 1 when a target fails or cannot be computed.
+--plot draws the latency distributions (64 B) and the throughput by message size into
+FILE.png with gnuplot and bench/plot.gp, as `shmq bench --plot` does.
 """
 
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 
 LATENCY_FLOOR = "floor_spin_latency"
 THROUGHPUT_FLOOR = "floor_memcpy_throughput"
@@ -199,12 +204,65 @@ def targets(runs):
     ]
 
 
+# What --plot draws, (family, one-word title), where the run has them.
+PLOT_LATENCY = [(LATENCY_FLOOR, "spin-floor"), ("shmq_spsc_latency_busy", "shmq-SPSC-polling"),
+                ("shmq_spsc_latency_block", "shmq-SPSC-blocking"),
+                ("shmq_pubsub_latency/1", "shmq-pubsub"), ("floor_futex_latency", "futex-floor")]
+PLOT_THROUGHPUT = [("shmq_spsc_throughput", "shmq-SPSC"), ("shmq_mpmc_throughput/1x1", "shmq-MPMC-1x1"),
+                   ("baseline_boost_mq_throughput", "Boost-message_queue"),
+                   (THROUGHPUT_FLOOR, "memcpy-floor")]
+CDF_POINTS = [("min_ns", 0.0), ("p10_ns", 0.10), ("p25_ns", 0.25), ("p50_ns", 0.50),
+              ("p75_ns", 0.75), ("p90_ns", 0.90), ("p99_ns", 0.99), ("p999_ns", 0.999),
+              ("p9999_ns", 0.9999), ("max_ns", 1.0)]
+
+
+def plot(runs, png):
+    """Writes the data files bench/plot.gp reads and runs gnuplot on them."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plot.gp")
+    with tempfile.TemporaryDirectory(prefix="shmq-plot-") as tmp:
+        latency, titles = os.path.join(tmp, "latency.dat"), []
+        with open(latency, "w", encoding="utf-8") as f:
+            for family, title in PLOT_LATENCY:
+                points = [(counter(runs, family, 64, k), q) for k, q in CDF_POINTS]
+                points = [(v, q) for v, q in points if v is not None]
+                if points:
+                    titles.append(title)
+                    f.write(f"# {title}\n" + "".join(f"{v} {q}\n" for v, q in points) + "\n\n")
+        series = [(fam, t) for fam, t in PLOT_THROUGHPUT
+                  if any(f == fam and s is not None for f, s in runs)]
+        sizes = sorted({s for f, s in runs if s is not None and any(f == fam for fam, _ in series)})
+        throughput = os.path.join(tmp, "throughput.dat")
+        with open(throughput, "w", encoding="utf-8") as f:
+            f.write("bytes " + " ".join(t for _, t in series) + "\n")
+            for size in sizes:
+                values = [counter(runs, fam, size, "bytes_per_s") for fam, _ in series]
+                f.write(f"{size} " + " ".join("NaN" if v is None else str(v) for v in values) + "\n")
+        if not titles or not series:
+            raise RuntimeError("the run has no latency or no throughput results to plot")
+        def quoted(text):  # a gnuplot single-quoted string
+            return "'" + text.replace("'", "''") + "'"
+        settings = (f"out={quoted(png)}; latency={quoted(latency)}; latency_titles={quoted(' '.join(titles))}; "
+                    f"throughput={quoted(throughput)}; throughput_columns={len(series) + 1}")
+        subprocess.run(["gnuplot", "-e", settings, script], check=True)
+
+
 def main(argv):
-    args = [a for a in argv[1:] if a != "--strict"]
+    args, png = [], None
+    rest = iter(argv[1:])
+    for a in rest:
+        if a == "--plot":
+            png = next(rest, None)
+            if png is None:
+                print(__doc__.strip(), file=sys.stderr)
+                return 2
+        elif a != "--strict":
+            args.append(a)
     if len(args) != 1:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     context, runs, order = load(args[0])
+    if png is not None:
+        plot(runs, png)
 
     print("# shmq-bench report\n")
     print(f"{context.get('date', '?')} · {context.get('host_name', '?')} · "

@@ -14,7 +14,8 @@ namespace shmq_bench {
 // floors.cpp
 sized_family spin_latency_floor();       // floor_spin_latency
 sized_family memcpy_throughput_floor();  // floor_memcpy_throughput
-void register_kernel_floors();           // floor_futex_latency
+sized_family futex_latency_floor();      // floor_futex_latency
+void register_kernel_floors();           // floor_futex_latency, every size
 
 // shmq_spsc.cpp
 sized_family shmq_spsc_latency_busy();

@@ -19,7 +19,7 @@
 //     a loan or a view) is SIGSTOPped for 0-300 ms, then continued; a kill or the end
 //     of the round continues it first. A stopped participant is alive and may hold
 //     anyone back (under block a view gates publishers; a stopped MPMC lease holder
-//     holds back its role, README "Limits"), so the stall clocks stand still while one
+//     holds back its role, docs/limits.md), so the stall clocks stand still while one
 //     is stopped: they neither run nor start again.
 //   - Slow consumers: one start in six of a consumer (one at a time) holds each view up
 //     to 300 us, and one in 32 for 1.5-4 liveness intervals, so producers block on

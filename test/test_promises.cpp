@@ -1,4 +1,4 @@
-// The edges of the delivery promises (README, "Delivery guarantees"): what is NOT
+// The edges of the delivery promises (docs/delivery.md): what is NOT
 // at-least-once, shown as it behaves. A pop() copies and releases before it returns; a
 // consumer that only polls mends nothing; a private subscription ends with its
 // subscriber; under block, a named group whose members are all dead stops gating

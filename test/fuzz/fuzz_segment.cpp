@@ -1,7 +1,7 @@
 // libFuzzer target: a valid segment image of one channel kind, patched by the input,
 // written to a shm object, then opened and used with try_ operations only.
 //
-// The property under test (README, "Segment"): whatever a segment holds, an endpoint
+// The property under test (docs/design.md, "Segment"): whatever a segment holds, an endpoint
 // either refuses it (shmq::error) or works inside its own mapping. To make "inside"
 // checkable, the library's mappings of the fuzzed object are wrapped (-Wl,--wrap=mmap64):
 // each one gets a PROT_NONE page on either side, and the bytes between the object's
@@ -42,6 +42,7 @@
 #include <sanitizer/asan_interface.h>
 
 #include "layout.hpp"
+#include "shmq/channel_stats.hpp"
 #include "shmq/mpmc.hpp"
 #include "shmq/pubsub.hpp"
 #include "shmq/segment.hpp"
@@ -437,6 +438,13 @@ void exercise(const fuzz_object& obj, std::span<const std::uint8_t> ops, bool pr
 void run(kind k, std::uint8_t flags, const fuzz_object& obj, std::span<const std::uint8_t> ops) {
   const bool producer_first = (flags & 0x20) != 0;
   const std::string& name = obj.name();
+  // What shmq stat and shmq top read, through the same checks, before anyone attaches.
+  guard_next_mappings = true;
+  try {
+    sink += shmq::read_channel_stats(name).fill;
+  } catch (const shmq::error&) {
+  }
+  guard_next_mappings = false;
   switch (k) {
     case kind::spsc: {
       shmq::channel_options o;

@@ -1,0 +1,99 @@
+"""pub | sub round trips: every framing through every channel kind gives back exactly
+what went in, and a large file of random bytes comes back byte-identical (checked by
+SHA-256). SHMQ_CLI_ROUND_TRIP_MIB sets that file's size (default 64; 1024 for the 1 GB
+run)."""
+
+import hashlib
+import os
+import random
+import subprocess
+import tempfile
+import unittest
+
+from support import HANG_GUARD_S, SHMQ, channel_test, start_subscriber
+
+KINDS = {  # shape options for each kind; queue and pubsub slots hold 4 KiB messages
+    "spsc": ["--kind", "spsc", "--capacity", "65536", "--max-message-size", "4096"],
+    "queue": ["--kind", "queue", "--slots", "64", "--max-message-size", "4096"],
+    "pubsub": ["--kind", "pubsub", "--slots", "64", "--max-message-size", "4096"],
+}
+BIG_MIB = int(os.environ.get("SHMQ_CLI_ROUND_TRIP_MIB", "64"))
+
+
+def length_prefixed(messages):
+    return b"".join(len(m).to_bytes(4, "little") + m for m in messages)
+
+
+class round_trip(channel_test):
+    def pipe(self, name, kind, pub_args, sub_args, source, sink):
+        """pub NAME < source, sub NAME > sink; both must exit 0. For pub/sub the subscriber
+        attaches first (a publisher's messages go to the subscriptions that exist)."""
+        shape = KINDS[kind]
+        with open(sink, "wb") as out:
+            if kind == "pubsub":
+                sub = start_subscriber(name, *shape, *sub_args, stdout=out)
+            else:
+                sub = subprocess.Popen([SHMQ, "sub", name, *shape, *sub_args], stdout=out,
+                                       stderr=subprocess.PIPE)
+            with open(source, "rb") as src:
+                pub = subprocess.run([SHMQ, "pub", name, *shape, *pub_args], stdin=src,
+                                     capture_output=True, timeout=HANG_GUARD_S)
+            _, err = sub.communicate(timeout=HANG_GUARD_S)
+        self.assertEqual(pub.returncode, 0, pub.stderr)
+        self.assertEqual(sub.returncode, 0, err)
+
+    def files(self):
+        d = tempfile.TemporaryDirectory(prefix="shmq-cli-")
+        self.addCleanup(d.cleanup)
+        return os.path.join(d.name, "in"), os.path.join(d.name, "out")
+
+    def check_round_trip(self, framing_pub, framing_sub, data):
+        for kind in KINDS:
+            with self.subTest(kind=kind):
+                source, sink = self.files()
+                with open(source, "wb") as f:
+                    f.write(data)
+                self.pipe(self.channel(kind), kind, framing_pub, framing_sub, source, sink)
+                with open(sink, "rb") as f:
+                    self.assertEqual(f.read(), data)
+
+    def test_lines(self):
+        lines = [b"", b"hello", b"a line with spaces", b"x" * 4096] + [str(i).encode() for i in range(2000)]
+        self.check_round_trip(["--lines"], ["--lines"], b"\n".join(lines) + b"\n")
+
+    def test_length_prefixed_is_binary_safe(self):
+        rng = random.Random(15)
+        messages = [b"", b"\n\x00\xff"] + [rng.randbytes(rng.randrange(0, 4097)) for _ in range(500)]
+        self.check_round_trip(["--length-prefixed"], ["--length-prefixed"], length_prefixed(messages))
+
+    def test_chunk_and_raw(self):
+        data = random.Random(16).randbytes(1_000_003)  # the last chunk is shorter
+        self.check_round_trip(["--chunk", "4096"], ["--raw"], data)
+
+    def test_large_random_file_is_byte_identical(self):
+        """BIG_MIB MiB of random bytes, SPSC, 64 KiB chunks, then length-prefixed."""
+        source, sink = self.files()
+        digest = hashlib.sha256()
+        with open(source, "wb") as f:
+            for _ in range(BIG_MIB):
+                block = os.urandom(1 << 20)
+                digest.update(block)
+                f.write(block)
+        name = self.channel("big")
+        shape = ["--kind", "spsc", "--capacity", str(4 << 20), "--max-message-size", "65536"]
+        with open(sink, "wb") as out, open(source, "rb") as src:
+            sub = subprocess.Popen([SHMQ, "sub", name, *shape, "--raw"], stdout=out, stderr=subprocess.PIPE)
+            pub = subprocess.run([SHMQ, "pub", name, *shape, "--chunk", "65536"], stdin=src,
+                                 capture_output=True, timeout=HANG_GUARD_S)
+            _, err = sub.communicate(timeout=HANG_GUARD_S)
+        self.assertEqual(pub.returncode, 0, pub.stderr)
+        self.assertEqual(sub.returncode, 0, err)
+        back = hashlib.sha256()
+        with open(sink, "rb") as f:
+            while block := f.read(1 << 20):
+                back.update(block)
+        self.assertEqual(back.hexdigest(), digest.hexdigest())
+
+
+if __name__ == "__main__":
+    unittest.main()
