@@ -88,6 +88,29 @@ std::uint64_t check_in_order(std::span<const std::byte> m, std::vector<std::uint
   return stamp;
 }
 
+// A consumer thread: takes, checks (per-producer order) and releases messages until the
+// consumers together took `total`, or `failures` is set; false if the ring gave anything
+// but ok or empty.
+bool drain_ring(detail::mpmc_ring& ring, delivery_counts& counts, std::size_t producers,
+                std::atomic<std::uint64_t>& consumed, std::uint64_t total,
+                const std::atomic<int>* failures = nullptr) {
+  std::vector<std::uint64_t> next(producers, 0);
+  while (consumed.load() < total && (failures == nullptr || failures->load() == 0)) {
+    std::uint64_t ticket = 0, size = 0;
+    const std::byte* payload = nullptr;
+    const status s = ring.try_take(ticket, payload, size);
+    if (s == status::empty) {
+      std::this_thread::yield();
+      continue;
+    }
+    if (s != status::ok) return false;
+    counts.count(0, check_in_order({payload, size}, next));
+    ring.release(ticket);
+    consumed.fetch_add(1);
+  }
+  return true;
+}
+
 }  // namespace
 
 TEST_SUITE("unit") {
@@ -123,20 +146,7 @@ TEST_CASE("mpmc ring: 2 producer and 2 consumer threads, each message exactly on
   for (std::uint64_t c = 0; c < consumers; ++c)
     threads.emplace_back([&, c] {
       detail::mpmc_ring ring = ring_mem.ring(false, static_cast<std::uint32_t>(c));
-      std::vector<std::uint64_t> next(producers, 0);
-      while (consumed.load() < producers * count) {
-        std::uint64_t ticket = 0, size = 0;
-        const std::byte* payload = nullptr;
-        const status s = ring.try_take(ticket, payload, size);
-        if (s == status::empty) {
-          std::this_thread::yield();
-          continue;
-        }
-        REQUIRE(s == status::ok);
-        counts.count(0, check_in_order({payload, size}, next));
-        ring.release(ticket);
-        consumed.fetch_add(1);
-      }
+      REQUIRE(drain_ring(ring, counts, producers, consumed, producers * count));
     });
   for (auto& t : threads) t.join();
   CHECK(counts.all_once(0));
@@ -182,23 +192,7 @@ TEST_CASE("mpmc ring: leases taken away from running holders, from threads") {
     for (std::uint32_t c = 0; c < 2; ++c)
       threads.emplace_back([&, c] {
         detail::mpmc_ring ring = m.ring(false, c);
-        std::vector<std::uint64_t> next(2, 0);
-        while (consumed.load() < 2 * per_thread && failures.load() == 0) {
-          std::uint64_t ticket = 0, size = 0;
-          const std::byte* payload = nullptr;
-          const status s = ring.try_take(ticket, payload, size);
-          if (s == status::empty) {
-            std::this_thread::yield();
-            continue;
-          }
-          if (s != status::ok) {
-            failures.fetch_add(1);
-            return;
-          }
-          counts.count(0, check_in_order({payload, size}, next));
-          ring.release(ticket);
-          consumed.fetch_add(1);
-        }
+        if (!drain_ring(ring, counts, 2, consumed, 2 * per_thread, &failures)) failures.fetch_add(1);
       });
     for (auto& t : threads) t.join();
     REQUIRE(failures.load() == 0);  // no false full/empty verdicts of corrupt

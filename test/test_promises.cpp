@@ -34,13 +34,18 @@ void expect_next(Consumer& c, std::uint64_t seq, bool redelivered) {
   CHECK(v.redelivered() == redelivered);
 }
 
-// Reads message `seq` in place and dies holding the view.
-template <class Consumer>
-int die_holding(Consumer& c, std::uint64_t seq) {
-  view v = c.read_for(10s);
-  if (!v || !message_ok(v.data(), seq)) return 1;
-  ::raise(SIGKILL);
-  return 2;
+// A subscriber (`how`) in a forked child reads message 0, which `pub` publishes once it
+// has subscribed, and dies holding it.
+void subscriber_dies_holding_first(const std::string& name, const pubsub_options& o, publisher& pub,
+                                   const subscription& how) {
+  child_process dying([&](child_process& self) {
+    subscriber s(name, o, how);
+    self.notify('s');
+    return die_holding_view(s, 0);
+  });
+  REQUIRE(dying.wait_notice() == 's');
+  REQUIRE(pub.push(make_message(0, 64)) == status::ok);
+  CHECK(dying.wait() == 128 + SIGKILL);
 }
 
 }  // namespace
@@ -75,7 +80,7 @@ TEST_CASE("promises: a consumer that only polls mends nothing; once it waits, it
   REQUIRE(p.push(make_message(0, 64)) == status::ok);
   child_process dying([&](child_process&) {
     mpmc_consumer c(seg.name(), o);
-    return die_holding(c, 0);
+    return die_holding_view(c, 0);
   });
   CHECK(dying.wait() == 128 + SIGKILL);
   for (int i = 0; i < 1000; ++i) REQUIRE(polling.try_read().status() == status::empty);
@@ -87,14 +92,7 @@ TEST_CASE("promises: a private subscription ends with its subscriber") {
   segment_guard seg("promise-private");
   const auto o = small_channel<pubsub_options>();
   publisher pub(seg.name(), o);
-  child_process dying([&](child_process& self) {
-    subscriber s(seg.name(), o);
-    self.notify('s');
-    return die_holding(s, 0);
-  });
-  REQUIRE(dying.wait_notice() == 's');
-  REQUIRE(pub.push(make_message(0, 64)) == status::ok);
-  CHECK(dying.wait() == 128 + SIGKILL);
+  subscriber_dies_holding_first(seg.name(), o, pub, {});
   // Message 0 had nobody else to go to; a new private subscriber starts at the newest.
   subscriber next(seg.name(), o);
   for (std::uint64_t seq = 1; seq < 10; ++seq) {  // laps the ring: the dead one gates nothing
@@ -108,14 +106,7 @@ TEST_CASE("promises: block, a named group whose members are all dead keeps its p
   segment_guard seg("promise-dead-group");
   const auto o = small_channel<pubsub_options>();
   publisher pub(seg.name(), o);
-  child_process dying([&](child_process& self) {
-    subscriber s(seg.name(), o, {.group = "g"});
-    self.notify('s');
-    return die_holding(s, 0);
-  });
-  REQUIRE(dying.wait_notice() == 's');
-  REQUIRE(pub.push(make_message(0, 64)) == status::ok);
-  CHECK(dying.wait() == 128 + SIGKILL);
+  subscriber_dies_holding_first(seg.name(), o, pub, {.group = "g"});
 
   SUBCASE("nothing published since: a new member gets the dead one's message, flagged") {
     REQUIRE(pub.push(make_message(1, 64)) == status::ok);

@@ -40,17 +40,6 @@ int die_holding_loan(const std::string& name, const Options& o) {
   return 2;
 }
 
-// Reads one message (`seq`) and dies holding the view, or, with `release_first`, just
-// after releasing it.
-template <class Consumer>
-int die_holding_view(Consumer& c, std::uint64_t seq, bool release_first) {
-  view v = c.read_for(10s);
-  if (!v || !message_ok(v.data(), seq)) return 1;
-  if (release_first) v.release();
-  ::raise(SIGKILL);
-  return 2;
-}
-
 template <class Consumer>
 void expect(Consumer& c, std::uint64_t seq, bool redelivered) {
   view v = c.read_for(10s);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstddef>
@@ -244,6 +245,17 @@ class child_process {
   pid_t pid_ = -1;
   int notice_fd_ = -1;
 };
+
+// In a forked consumer: reads message `seq` in place and dies (SIGKILL) holding the
+// view, or, with `release_first`, just after releasing it. Returns only on a failure.
+template <class Consumer>
+int die_holding_view(Consumer& c, std::uint64_t seq, bool release_first = false) {
+  view v = c.read_for(std::chrono::seconds(10));
+  if (!v || !message_ok(v.data(), seq)) return 1;
+  if (release_first) v.release();
+  ::raise(SIGKILL);
+  return 2;
+}
 
 // A pipe between two forked peers, for handshakes that must not depend on timing.
 // Create it before forking; each child keeps only its end (keep_read / keep_write), and
