@@ -4,9 +4,13 @@
 // (include/shmq/endpoint.hpp), so SPSC and pub/sub latencies are measured alike.
 #pragma once
 
+#include <cerrno>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <string>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <vector>
 
 #include "measure.hpp"
@@ -42,16 +46,55 @@ class channel_names {
   std::vector<std::string> names_;
 };
 
-enum class waiting { busy, block };
+// busy: poll try_ calls; block: the library's blocking calls (spin, then the futex);
+// fd: an event loop's way, try_ then arm() then epoll_wait on the readiness descriptor,
+// with no spinning at all (shmq/readiness.hpp).
+enum class waiting { busy, block, fd };
+
+// An epoll instance watching one endpoint's readiness descriptor, edge-triggered as
+// Boost.Asio registers descriptors.
+class epoll_waiter {
+ public:
+  template <class Endpoint>
+  explicit epoll_waiter(Endpoint& e) : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, e.native_handle(), &ev);
+  }
+  ~epoll_waiter() { ::close(epoll_); }
+  epoll_waiter(const epoll_waiter&) = delete;
+  epoll_waiter& operator=(const epoll_waiter&) = delete;
+  void wait() const noexcept {
+    epoll_event ev{};
+    while (::epoll_wait(epoll_, &ev, 1, -1) < 0 && errno == EINTR) {
+    }
+  }
+
+ private:
+  int epoll_;
+};
+
+// The waiter an endpoint needs under W: one for waiting::fd, none otherwise.
+template <waiting W, class Endpoint>
+std::optional<epoll_waiter> waiter_for(Endpoint& e) {
+  if constexpr (W == waiting::fd) return std::optional<epoll_waiter>(std::in_place, e);
+  return std::nullopt;
+}
 
 // Busy polls pause between tries, as any spin-wait should and as read() does in its
 // spin phase. Without it the poller keeps pulling back the line the producer is still
 // writing (the commit word shares it with the payload); that cost ~15 ns one-way at
 // 64 bytes when measured (SPSC).
 template <waiting W, class Consumer>
-shmq::view take(Consumer& in) {
+shmq::view take(Consumer& in, const std::optional<epoll_waiter>& waiter = std::nullopt) {
   if constexpr (W == waiting::block) {
     return in.read();
+  } else if constexpr (W == waiting::fd) {
+    for (;;) {
+      shmq::view v = in.try_read();
+      if (v.status() != shmq::status::empty) return v;
+      if (in.arm() == shmq::arm_result::armed) waiter->wait();
+    }
   } else {
     for (;;) {
       shmq::view v = in.try_read();
@@ -62,9 +105,15 @@ shmq::view take(Consumer& in) {
 }
 
 template <waiting W, class Producer>
-shmq::loan borrow(Producer& out, std::size_t size) {
+shmq::loan borrow(Producer& out, std::size_t size, const std::optional<epoll_waiter>& waiter = std::nullopt) {
   if constexpr (W == waiting::block) {
     return out.loan(size);
+  } else if constexpr (W == waiting::fd) {
+    for (;;) {
+      shmq::loan l = out.try_loan(size);
+      if (l.status() != shmq::status::full) return l;
+      if (out.arm(size) == shmq::arm_result::armed) waiter->wait();
+    }
   } else {
     for (;;) {
       shmq::loan l = out.try_loan(size);
@@ -124,11 +173,13 @@ void shmq_ping_pong(benchmark::State& state) {
   peer child(state, [&](const control_link& link) {
     typename Kind::consumer in(names[0], options);
     typename Kind::producer out(names[1], options);
+    const auto in_waiter = waiter_for<W>(in);
+    const auto out_waiter = waiter_for<W>(out);
     if (!signal_ready(link)) return 1;
     for (std::int64_t i = 0; i < rounds; ++i) {
-      shmq::view request = take<W>(in);
+      shmq::view request = take<W>(in, in_waiter);
       if (!request) return 2;
-      shmq::loan reply = borrow<W>(out, request.size());
+      shmq::loan reply = borrow<W>(out, request.size(), out_waiter);
       if (!reply) return 2;
       std::memcpy(reply.data().data(), request.data().data(), request.size());
       // Commit before the view goes: the reply is on the critical path, handing the
@@ -140,15 +191,17 @@ void shmq_ping_pong(benchmark::State& state) {
   if (!child.wait_ready()) return;
   names.remove();
 
+  const auto ping_waiter = waiter_for<W>(ping);
+  const auto pong_waiter = waiter_for<W>(pong);
   std::uint64_t seq = 0;
   time_round_trips(state, [&] {
     {
-      shmq::loan request = borrow<W>(ping, bytes);
+      shmq::loan request = borrow<W>(ping, bytes, ping_waiter);
       if (!request) return false;
       message.write(request.data().data(), ++seq);
       request.commit();
     }
-    shmq::view reply = take<W>(pong);
+    shmq::view reply = take<W>(pong, pong_waiter);
     if (!reply || reply.size() != bytes || sequence_of(reply.data().data()) != seq) return false;
     benchmark::DoNotOptimize(fold(reply.data().data(), reply.size()));
     return true;

@@ -2,6 +2,9 @@
 //   shmq_spsc_latency_busy / _block: ping-pong over two channels; messages written in
 //       place (loan, commit) and read in place (view). busy polls try_loan/try_read;
 //       block uses loan()/read(), which spin for options.spin and then sleep.
+//   shmq_spsc_latency_fd: the same ping-pong through the readiness descriptors: each side
+//       waits in epoll_wait every time (no spinning), so every message is one wake-up of
+//       a sleeping process, as in floor_futex_latency, which it is compared with.
 //   shmq_spsc_throughput: one-way stream, the consumer folding every byte in place.
 //   shmq_spsc_idle_cpu: what a consumer blocked in read() costs while nothing comes.
 #include <chrono>
@@ -121,6 +124,10 @@ sized_family shmq_spsc_latency_busy() {
 sized_family shmq_spsc_latency_block() {
   return latency_family("shmq_spsc_latency_block", shmq_ping_pong<spsc_kind, waiting::block>,
                         pace::cache);
+}
+
+sized_family shmq_spsc_latency_fd() {
+  return latency_family("shmq_spsc_latency_fd", shmq_ping_pong<spsc_kind, waiting::fd>, pace::kernel);
 }
 
 sized_family shmq_spsc_stream() {

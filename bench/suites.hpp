@@ -15,11 +15,12 @@ namespace shmq_bench {
 sized_family spin_latency_floor();       // floor_spin_latency
 sized_family memcpy_throughput_floor();  // floor_memcpy_throughput
 sized_family futex_latency_floor();      // floor_futex_latency
-void register_kernel_floors();           // floor_futex_latency, every size
+void register_kernel_floors();           // floor_futex_latency and shmq_spsc_latency_fd, every size
 
 // shmq_spsc.cpp
 sized_family shmq_spsc_latency_busy();
 sized_family shmq_spsc_latency_block();
+sized_family shmq_spsc_latency_fd();  // through the readiness descriptor, beside the futex floor
 sized_family shmq_spsc_stream();  // shmq_spsc_throughput
 void register_shmq_spsc_idle_cpu();
 

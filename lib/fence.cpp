@@ -1,6 +1,8 @@
 #include "fence.hpp"
 
 #include <linux/membarrier.h>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -33,6 +35,9 @@ bool enable_light_fences() noexcept {
 #else
   static std::once_flag once;
   std::call_once(once, [] {
+    // SHMQ_FENCES=full: this process publishes with seq_cst stores (docs/event-loops.md).
+    const char* choice = std::getenv("SHMQ_FENCES");
+    if (choice != nullptr && std::strcmp(choice, "full") == 0) return;
     if (kernel_has_global_expedited() && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0) {
       light_fences.store(true, std::memory_order_relaxed);
       // A forked child inherits light_fences = true: make sure it is a target too.

@@ -71,6 +71,8 @@ attached attach(std::string_view name, const mpmc_options& o) {
   if (h.control_size < sizeof(mpmc_control))
     fail_channel(errc::corrupt, name, "control block too small");
   auto* c = reinterpret_cast<mpmc_control*>(seg.at(h.control_offset));
+  note_publisher_fences(c->data_ready);  // before this process can publish anything
+  note_publisher_fences(c->space_ready);
   const std::uint64_t slots = c->slot_count, slot_bytes = c->slot_size, max = c->max_message_size;
   const std::uint32_t max_p = c->max_producers, max_c = c->max_consumers;
   if (!slot_fields_valid(slots, slot_bytes, max, h.data_size) || max_p < 1 ||

@@ -72,6 +72,8 @@ attached attach(std::string_view name, const pubsub_options& o) {
     fail_channel(errc::corrupt, name, "control block too small");
   std::byte* at = seg.at(h.control_offset);
   auto* c = reinterpret_cast<pubsub_control*>(at);
+  note_publisher_fences(c->data_ready);  // before this process can publish anything
+  note_publisher_fences(c->space_ready);
   const std::uint64_t slots = c->slot_count, slot_bytes = c->slot_size, max = c->max_message_size;
   const std::uint32_t policy = c->policy, pubs = c->max_publishers, subs = c->max_subscribers,
                       groups = c->max_groups;

@@ -68,6 +68,8 @@ attached attach(std::string_view name, const channel_options& o) {
   if (h.control_size != sizeof(spsc_control))
     fail_channel(errc::corrupt, name, "control block has the wrong size");
   auto* c = reinterpret_cast<spsc_control*>(seg.at(h.control_offset));
+  note_publisher_fences(c->data_ready);  // before this process can publish anything
+  note_publisher_fences(c->space_ready);
   const std::uint64_t cap = c->capacity;
   const std::uint64_t max = c->max_message_size;
   if (cap < min_capacity || cap > max_capacity || (cap & (cap - 1)) != 0 || cap != h.data_size ||

@@ -48,11 +48,23 @@ struct alignas(128) wait_word {
   // (0 = free); bit i of armed says it waits for a wake. Touched only when someone
   // waits, never per message.
   std::atomic<std::uint64_t> armed[max_handles / 64];
-  std::uint64_t reserved[12];
+  // Set (never cleared) by every process that attaches to the channel with light fences
+  // (fence.hpp), before it publishes anything: while it is 0, every publisher stores
+  // seq_cst, and a handle arming itself needs no membarrier.
+  std::atomic<std::uint32_t> light_publishers;
+  std::uint32_t reserved0;
+  std::uint64_t reserved[11];
   std::atomic<std::uint64_t> keys[max_handles];
 };
 static_assert(sizeof(wait_word) == 256 + 8 * max_handles);
-static_assert(offsetof(wait_word, armed) == 128 && offsetof(wait_word, keys) == 256);
+static_assert(offsetof(wait_word, armed) == 128 && offsetof(wait_word, light_publishers) == 160 &&
+              offsetof(wait_word, keys) == 256);
+
+// What an attaching process does to both wait words of its channel (see light_publishers).
+inline void note_publisher_fences(wait_word& w) noexcept {
+  if (light_fences.load(std::memory_order_relaxed) && w.light_publishers.load(std::memory_order_relaxed) == 0)
+    w.light_publishers.store(1, std::memory_order_seq_cst);
+}
 
 // Sends a wake to every armed readiness handle of `w` (lib/readiness/wake.cpp): out of
 // line, since only a waker that found bit 1 set (or a close) calls it.

@@ -38,8 +38,6 @@ std::uint64_t random_key() {
   }
 }
 
-constexpr std::uint32_t wake_tag = 0, tick_tag = 1;
-
 }  // namespace
 
 readiness_handle::readiness_handle(wait_word& w) : word_(&w) {
@@ -58,9 +56,7 @@ readiness_handle::readiness_handle(wait_word& w) : word_(&w) {
     if (epoll_fd_ < 0) fail_os("epoll_create1");
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.u32 = wake_tag;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, socket_fd_, &ev) != 0) fail_os("epoll_ctl");
-    ev.data.u32 = tick_tag;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev) != 0) fail_os("epoll_ctl");
     claim_slot();  // last: the socket is bound, so no waker ever finds the key unbound
   } catch (...) {
@@ -105,28 +101,38 @@ void readiness_handle::close_all() noexcept {
 }
 
 bool readiness_handle::drain() noexcept {
-  epoll_event ev[2];
-  int n;
-  do n = ::epoll_wait(epoll_fd_, ev, 2, 0);
-  while (n < 0 && errno == EINTR);
-  bool ticked = false;
-  for (int i = 0; i < n; ++i) {
-    if (ev[i].data.u32 == wake_tag) {
-      char buffer[16];
-      while (::recv(socket_fd_, buffer, sizeof buffer, MSG_DONTWAIT) >= 0 || errno == EINTR) {
-      }
-    } else {
-      std::uint64_t expirations = 0;
-      if (::read(timer_fd_, &expirations, sizeof expirations) == sizeof expirations) ticked = true;
-    }
+  // One call takes every queued wake (more than a batch only after a burst of wakers).
+  constexpr unsigned batch = 16;
+  char bytes[batch];
+  iovec iov[batch];
+  mmsghdr messages[batch]{};
+  for (unsigned i = 0; i < batch; ++i) {
+    iov[i] = {&bytes[i], 1};
+    messages[i].msg_hdr.msg_iov = &iov[i];
+    messages[i].msg_hdr.msg_iovlen = 1;
   }
-  if (ticked) ticking_ = false;
-  return ticked;
+  int n;
+  do n = ::recvmmsg(socket_fd_, messages, batch, MSG_DONTWAIT, nullptr);
+  while (n == static_cast<int>(batch) || (n < 0 && errno == EINTR));
+  // The timer is read only once it is due: this handle set it, so it knows when.
+  if (!ticking_ || clock::now() < tick_due_) return false;
+  std::uint64_t expirations = 0;
+  if (::read(timer_fd_, &expirations, sizeof expirations) != sizeof expirations) return false;
+  ticking_ = false;
+  return true;
 }
 
 bool readiness_handle::announce() noexcept {
   word_->armed[slot_ / 64].fetch_or(std::uint64_t{1} << (slot_ % 64), std::memory_order_seq_cst);  // A
   word_->word.fetch_or(handle_armed, std::memory_order_seq_cst);                                   // E
+  // Publishers with light fences set light_publishers (seq_cst) before their first
+  // publish. Seen 0 here, after E, such a publisher's setting comes after E in the single
+  // order of seq_cst operations, and so does its F, which therefore sees E. Every other
+  // publisher stores seq_cst, which the plain Dekker argument of wait_word.hpp covers.
+  // So the membarrier, which interrupts every CPU running a shmq process (tens of
+  // microseconds on a virtual machine while the peer runs), is needed only when a
+  // light publisher ever attached.
+  if (word_->light_publishers.load(std::memory_order_seq_cst) == 0) return true;
   return heavy_fence();
 }
 
@@ -136,6 +142,7 @@ void readiness_handle::start_tick(std::chrono::nanoseconds after) noexcept {
   itimerspec spec{};
   spec.it_value.tv_sec = static_cast<time_t>(after.count() / 1'000'000'000);
   spec.it_value.tv_nsec = static_cast<long>(after.count() % 1'000'000'000);
+  tick_due_ = clock::now() + std::chrono::duration_cast<clock::duration>(after);
   ticking_ = ::timerfd_settime(timer_fd_, 0, &spec, nullptr) == 0;
 }
 

@@ -47,6 +47,7 @@ class readiness_handle {
   std::uint64_t key_ = 0;
   int epoll_fd_ = -1, socket_fd_ = -1, timer_fd_ = -1;
   bool ticking_ = false;
+  clock::time_point tick_due_{};
 
   void claim_slot();
   void close_all() noexcept;
