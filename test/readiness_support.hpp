@@ -109,18 +109,22 @@ struct spsc_kind {
   }
   static consumer open_consumer(const std::string& n, const options& o) { return consumer(n, o); }
 };
+// Options of the slotted kinds (MPMC, pub/sub): sixteen slots.
+template <class Options>
+Options slotted(std::chrono::milliseconds liveness) {
+  Options o;
+  o.slots = 16;
+  o.max_message_size = 256;
+  o.liveness_interval = liveness;
+  return o;
+}
+
 struct mpmc_kind {
   using producer = mpmc_producer;
   using consumer = mpmc_consumer;
   using options = mpmc_options;
   static constexpr const char* name = "mpmc";
-  static options make(std::chrono::milliseconds liveness) {
-    options o;
-    o.slots = 16;
-    o.max_message_size = 256;
-    o.liveness_interval = liveness;
-    return o;
-  }
+  static options make(std::chrono::milliseconds liveness) { return slotted<options>(liveness); }
   static consumer open_consumer(const std::string& n, const options& o) { return consumer(n, o); }
 };
 struct pubsub_kind {
@@ -129,11 +133,8 @@ struct pubsub_kind {
   using options = pubsub_options;
   static constexpr const char* name = "pubsub";
   static options make(std::chrono::milliseconds liveness) {
-    options o;
-    o.slots = 16;
-    o.max_message_size = 256;
+    options o = slotted<options>(liveness);
     o.policy = overflow_policy::block;
-    o.liveness_interval = liveness;
     return o;
   }
   // In a group, so the subscription outlives a subscriber that restarts.
