@@ -9,6 +9,8 @@
 //   auto [ec, v] = co_await shmq::asio::async_read(jobs, as_tuple(use_awaitable));
 #pragma once
 
+#include <utility>  // first: Boost 1.74's awaitable.hpp uses std::exchange without it
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/compose.hpp>
