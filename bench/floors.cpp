@@ -157,6 +157,6 @@ sized_family futex_latency_floor() {
   return latency_family("floor_futex_latency", floor_futex_latency, pace::kernel);
 }
 
-void register_kernel_floors() { register_side_by_side({futex_latency_floor(), shmq_spsc_latency_fd()}); }
+void register_kernel_floors() { register_side_by_side({futex_latency_floor(), shmq_spsc_latency_fd(), shmq_spsc_latency_asio()}); }
 
 }  // namespace shmq_bench

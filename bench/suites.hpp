@@ -15,7 +15,11 @@ namespace shmq_bench {
 sized_family spin_latency_floor();       // floor_spin_latency
 sized_family memcpy_throughput_floor();  // floor_memcpy_throughput
 sized_family futex_latency_floor();      // floor_futex_latency
-void register_kernel_floors();           // floor_futex_latency and shmq_spsc_latency_fd, every size
+void register_kernel_floors();  // floor_futex_latency, shmq_spsc_latency_fd and _asio, every size
+
+// shmq_asio.cpp
+sized_family shmq_spsc_latency_asio();  // beside the futex floor
+sized_family shmq_spsc_stream_asio();   // shmq_spsc_throughput_asio, beside shmq_spsc_throughput
 
 // shmq_spsc.cpp
 sized_family shmq_spsc_latency_busy();

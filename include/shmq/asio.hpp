@@ -3,7 +3,9 @@
 // and callback subscriptions. Built on the readiness descriptor (shmq/readiness.hpp):
 // each operation tries, arms, and waits on the descriptor with async_wait, so a thread
 // can serve many channels, sockets and timers at once. Timeouts are Asio timers that
-// call cancel(). docs/event-loops.md has the details.
+// call cancel(). An operation that finds its message or room at once may complete
+// inside the call that started it (up to 16 in a row per endpoint, then once through a
+// post): a handler must not expect to run later. docs/event-loops.md has the details.
 //
 //   shmq::asio::endpoint jobs(io.get_executor(), shmq::mpmc_consumer("jobs"));
 //   auto [ec, v] = co_await shmq::asio::async_read(jobs, as_tuple(use_awaitable));
@@ -97,8 +99,10 @@ class endpoint {
  private:
   template <class>
   friend struct detail::wait_loop;
+  static constexpr unsigned inline_burst = 16;
   Endpoint endpoint_;
   net::posix::stream_descriptor descriptor_;
+  unsigned inline_left_ = inline_burst;
   std::shared_ptr<detail::endpoint_life> life_ = std::make_shared<detail::endpoint_life>();
 };
 
@@ -106,8 +110,7 @@ namespace detail {
 
 // The loop of shmq/readiness.hpp as a composed operation: `attempt(endpoint&, result&)`
 // gives true once the operation is done (result set, error in ec), false for "nothing
-// yet"; `arm(endpoint&)` is the endpoint's arm. A result found at once is delivered
-// through a post, so no handler runs inside the call that started it.
+// yet"; `arm(endpoint&)` is the endpoint's arm.
 struct no_result {};  // operations that complete with an error code alone
 
 template <class E>
@@ -140,10 +143,19 @@ struct wait_loop {
         if (attempt(ep->endpoint_, result, ec)) break;
         if (arm(ep->endpoint_) == arm_result::ready) continue;
         state = waiting;
+        ep->inline_left_ = endpoint<E>::inline_burst;
         ep->descriptor_.async_wait(net::posix::stream_descriptor::wait_read, std::move(self));
         return;
       }
       if (state == waiting) return finish(self, ec, std::move(result));
+      // Found at once. Up to inline_burst such completions in a row run inline (a stream
+      // costs no trip through the reactor per message); then one goes through a post,
+      // so other work gets its turn and a chain of callbacks cannot grow the stack.
+      if (ep->inline_left_ > 0) {
+        --ep->inline_left_;
+        return finish(self, ec, std::move(result));
+      }
+      ep->inline_left_ = endpoint<E>::inline_burst;
       state = delivering;
       net::post(ep->get_executor(), std::move(self));
     }
