@@ -1,9 +1,11 @@
-// The shared-memory layout, version 1. Everything here is read by other processes, so:
-// offsets and sizes only (no pointers), lock-free atomics only, fixed-width fields, and
-// every field checked by the reader before use (see segment.cpp and spsc_ring.hpp).
+// The shared-memory layout, version layout_version below. Everything here is read by
+// other processes, so: offsets and sizes only (no pointers), lock-free atomics only,
+// fixed-width fields, and every field checked by the reader before use (see segment.cpp
+// and spsc_ring.hpp).
 //
 //   0        segment_header   (256 B)
-//   256      (padding to 128) control block of the channel kind (spsc_control: 640 B)
+//   256      (padding to 128) control block of the channel kind (spsc_control: 4992 B,
+//            most of it the two wait words' tables of readiness handles)
 //   data_offset               ring bytes, data_size = capacity, 128-aligned
 #pragma once
 
@@ -18,7 +20,7 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 4;
+inline constexpr std::uint32_t layout_version = 5;  // 5: readiness handle tables in wait_word
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
@@ -76,10 +78,10 @@ static_assert(offsetof(spsc_control, tail) == 0);
 static_assert(offsetof(spsc_control, head) == 128);
 static_assert(offsetof(spsc_control, reading) == 136);
 static_assert(offsetof(spsc_control, data_ready) == 256);
-static_assert(offsetof(spsc_control, space_ready) == 384);
-static_assert(offsetof(spsc_control, capacity) == 512);
-static_assert(offsetof(spsc_control, redelivered) == 544);
-static_assert(sizeof(spsc_control) == 640);
+static_assert(offsetof(spsc_control, space_ready) == 256 + sizeof(wait_word));
+static_assert(offsetof(spsc_control, capacity) == 256 + 2 * sizeof(wait_word));
+static_assert(offsetof(spsc_control, redelivered) == offsetof(spsc_control, capacity) + 32);
+static_assert(sizeof(spsc_control) == offsetof(spsc_control, capacity) + 128);
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -158,10 +160,10 @@ struct mpmc_control {
   std::uint64_t reserved[9];
 };
 static_assert(offsetof(mpmc_control, dequeue_pos) == 128);
-static_assert(offsetof(mpmc_control, consumer_lease) == 552);
-static_assert(offsetof(mpmc_control, slot_count) == 512);
-static_assert(offsetof(mpmc_control, redelivered) == 560);
-static_assert(sizeof(mpmc_control) == 640);
+static_assert(offsetof(mpmc_control, consumer_lease) == offsetof(mpmc_control, slot_count) + 40);
+static_assert(offsetof(mpmc_control, slot_count) == 256 + 2 * sizeof(wait_word));
+static_assert(offsetof(mpmc_control, redelivered) == offsetof(mpmc_control, slot_count) + 48);
+static_assert(sizeof(mpmc_control) == offsetof(mpmc_control, slot_count) + 128);
 
 constexpr std::uint64_t pid_words_size(std::uint64_t count) noexcept {
   return (4 * count + 127) & ~std::uint64_t{127};
@@ -193,9 +195,9 @@ struct pubsub_control {
   std::atomic<std::uint64_t> missed;
   std::uint64_t reserved[8];
 };
-static_assert(offsetof(pubsub_control, slot_count) == 384);
-static_assert(offsetof(pubsub_control, redelivered) == 432);
-static_assert(sizeof(pubsub_control) == 512);
+static_assert(offsetof(pubsub_control, slot_count) == 128 + 2 * sizeof(wait_word));
+static_assert(offsetof(pubsub_control, redelivered) == offsetof(pubsub_control, slot_count) + 48);
+static_assert(sizeof(pubsub_control) == offsetof(pubsub_control, slot_count) + 128);
 
 inline constexpr std::size_t group_name_size = 48;  // 47 characters and a NUL
 enum class group_state : std::uint32_t { free = 0, active = 1, idle = 2 };
@@ -243,7 +245,8 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       sizeof(spsc_control), alignof(spsc_control), offsetof(spsc_control, head),
       offsetof(spsc_control, data_ready), offsetof(spsc_control, space_ready),
       offsetof(spsc_control, capacity), offsetof(spsc_control, closed),
-      offsetof(spsc_control, producer_pid), sizeof(wait_word), record_header_size,
+      offsetof(spsc_control, producer_pid), sizeof(wait_word), offsetof(wait_word, armed),
+      offsetof(wait_word, keys), record_header_size,
       sizeof(slot_header), offsetof(slot_header, length), slot_alignment, sizeof(mpmc_control),
       offsetof(mpmc_control, slot_count), offsetof(mpmc_control, closed),
       offsetof(mpmc_control, producer_lease), offsetof(mpmc_control, consumer_lease),

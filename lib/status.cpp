@@ -1,5 +1,7 @@
 #include "shmq/status.hpp"
 
+#include "shmq/readiness.hpp"
+
 namespace shmq {
 
 const char* to_string(status s) noexcept {
@@ -15,6 +17,10 @@ const char* to_string(status s) noexcept {
     case status::corrupt: return "corrupt";
   }
   return "unknown";
+}
+
+const char* to_string(arm_result r) noexcept {
+  return r == arm_result::armed ? "armed" : r == arm_result::ready ? "ready" : "unknown";
 }
 
 namespace {
