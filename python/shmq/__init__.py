@@ -26,3 +26,7 @@ __all__ = [
     "Subscriber", "Message", "Loan", "Error", "Errc", "Status", "remove_segment",
     "segment_exists", "valid_name",
 ] + [n for n in dir() if n.endswith("Error") and n != "Error"]
+
+from . import aio as _aio
+
+_aio.install((SpscConsumer, MpmcConsumer, Subscriber), (SpscProducer, MpmcProducer, Publisher))

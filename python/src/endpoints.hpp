@@ -24,6 +24,7 @@
 #include "core.hpp"
 #include "errors.hpp"
 #include "message.hpp"
+#include "shmq/readiness.hpp"
 #include "wait.hpp"
 
 namespace shmq::python {
@@ -138,6 +139,10 @@ void bind_consumer_calls(Class& cls) {
           throw;
         }
       })
+      .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
+           "the readiness descriptor (watch it for reading; never read, write or close it)")
+      .def("arm", [](const ptr& self) { return self->get().arm() == arm_result::armed; },
+           "True: armed, wait until native_handle() is readable; False: try now")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); })
       .def_property_readonly("redeliveries", [](const ptr& self) { return self->get().redeliveries(); });
 }
@@ -196,6 +201,10 @@ void bind_producer_calls(Class& cls) {
         if (s != status::ok) throw_status(s, "send");
       }, py::arg("data"), py::arg("timeout") = py::none(),
          "copies `data` in; waits up to `timeout` seconds while the ring is full")
+      .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
+           "the readiness descriptor (watch it for reading; never read, write or close it)")
+      .def("arm", [](const ptr& self, std::size_t size) { return self->get().arm(size) == arm_result::armed; },
+           py::arg("size"), "True: armed, wait until native_handle() is readable; False: try now")
       .def("close", [](const ptr& self) { self->get().close(); },
            "ends the stream: consumers read what is left, then get ClosedError / end of iteration")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); });

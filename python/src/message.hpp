@@ -14,6 +14,7 @@
 #include <optional>
 
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include "core.hpp"
 #include "shmq/loan.hpp"
