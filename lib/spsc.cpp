@@ -204,7 +204,9 @@ struct spsc_producer_impl final : loan_owner {
   status sync() noexcept {
     if (!durable.flushes() || durable.poisoned()) return durable.state();
     ring.pad_to(file_page);
-    return durable.flush_records(channel.geometry, ring.tail());
+    const status s = durable.flush_records(channel.geometry, ring.tail());
+    allow_fast();  // a failure poisons: no inline loan after it
+    return s;
   }
   // Nothing was published: the claimed bytes are simply claimed again next time.
   void abort_loan(std::uint64_t) noexcept override {
@@ -304,7 +306,11 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     if (durable.due()) (void)durable.flush_head(ring.head());  // a failure poisons it
     allow_fast();
   }
-  status sync() noexcept { return durable.flush_head(ring.head()); }
+  status sync() noexcept {
+    const status s = durable.flush_head(ring.head());
+    allow_fast();  // a failure poisons: no inline read after it
+    return s;
+  }
   void keep(std::uint64_t ticket) noexcept {
     consumer_base::keep(ticket);
     ring.reader().fast = false;

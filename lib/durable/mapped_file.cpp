@@ -43,6 +43,8 @@ void mapped_file::reset() noexcept {
 
 int open_channel_file(const std::string& path, const std::string& label) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == EISDIR)
+    throw error(errc::not_shmq, "shmq channel file '" + path + "' (" + label + "): a directory");
   if (fd < 0) fail_file(errno, label, path, "opening it");
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
