@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "endpoint.hpp"
 
@@ -19,12 +20,14 @@ struct consumer_base : view_owner {
   bool view_out = false;
   bool broken = false;  // corrupt once, corrupt for good: the segment is not trusted again
   bool kept = false;    // the last message taken is handed out again (pop into a small buffer)
+  bool gone_pending = false;  // arm() found every producer dead: the next empty try says so
   bool redelivering = false;      // take() sets it: the message it took is a redelivery
   bool last_redelivered = false;  // ... for the last message handed out
   std::uint64_t redeliveries = 0;
   catch_up_tracker catch_up;  // take() notes what it found (endpoint.hpp)
   std::uint64_t last_ticket = 0, last_size = 0;
   const std::byte* last_payload = nullptr;
+  std::unique_ptr<readiness_handle> readiness;  // event loops: made on first use
 
   explicit consumer_base(const endpoint_options& o) noexcept
       : waiting{o.spin, o.liveness_interval}, when_gone(o.when_producer_gone) {}
@@ -47,6 +50,10 @@ struct consumer_base : view_owner {
       if (s == status::empty) s = status::closed;
     }
     broken = s == status::corrupt;
+    if (s == status::empty && gone_pending) {  // arm()'s verdict, reported once
+      gone_pending = false;
+      s = status::producer_gone;
+    }
     if (s == status::ok) {
       last_payload = payload, last_size = size, last_ticket = ticket;
       last_redelivered = redelivering;

@@ -11,16 +11,19 @@
 //   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
 //   close(); max_message_size()                  when_gone; producers_died(); max_message_size()
 //   sync()                                       sync()
-//   recover()                                    recover()
+//   recover(); bool broken                       recover(); bool broken, kept, gone_pending
+//   unique_ptr<readiness_handle> readiness       unique_ptr<readiness_handle> readiness
 //
 // slot_producer.hpp and consumer_base.hpp provide most of these for the channel kinds.
 #pragma once
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "futex.hpp"
+#include "readiness/handle.hpp"
 #include "shmq/endpoint.hpp"
 #include "wait_word.hpp"
 
@@ -104,6 +107,38 @@ status retry_until(wait_word& w, wait_policy policy, clock::time_point deadline,
   return wait_then_retry(w, policy, deadline, would_block, catch_up, attempt, ready, check);
 }
 
+// The readiness handle of an endpoint, made on first use.
+template <class Impl>
+readiness_handle& readiness_of(Impl& impl, wait_word& w) {
+  if (!impl.readiness) impl.readiness = std::make_unique<readiness_handle>(w);
+  return *impl.readiness;
+}
+// The handle holds a slot of a wait word in the segment: it goes before the mapping.
+template <class Impl>
+void drop_readiness(std::unique_ptr<Impl>& impl) noexcept {
+  if (impl) impl->readiness.reset();
+}
+
+// arm() of every endpoint: drain -> (liveness check when due) -> announce -> re-check, in
+// the order of wait_word.hpp. `ready` does its loads with seq_cst (R); `check` returns
+// false when it found a verdict the next try_ call reports (a dead producer).
+template <class Ready, class Check>
+arm_result arm_handle(readiness_handle& h, wait_policy policy, Ready&& ready, Check&& check) {
+  const bool ticked = h.drain();
+  const clock::time_point now = clock::now();
+  if (ticked || now >= h.next_check) {
+    h.next_check = now + policy.check_every;
+    if (!check()) return arm_result::ready;
+  }
+  if (ready()) return arm_result::ready;  // no wake needed for what is already there
+  const bool fenced = h.announce();       // A, E
+  if (ready()) return arm_result::ready;  // R
+  // Without the heavy fence a light publisher may miss E: tick often instead, as
+  // wait_until sleeps in short slices.
+  h.start_tick(fenced ? std::chrono::nanoseconds(policy.check_every) : std::chrono::milliseconds(1));
+  return arm_result::armed;
+}
+
 // A producer that attaches reopens a closed stream; close() ends it. The close store
 // comes after all of the closing producer's commits (program order), and consumers
 // acquire it before their last look.
@@ -128,9 +163,17 @@ basic_producer<Impl>::basic_producer(std::unique_ptr<Impl> impl) noexcept : impl
 template <class Impl>
 basic_producer<Impl>::basic_producer(basic_producer&&) noexcept = default;
 template <class Impl>
-basic_producer<Impl>& basic_producer<Impl>::operator=(basic_producer&&) noexcept = default;
+basic_producer<Impl>& basic_producer<Impl>::operator=(basic_producer&& o) noexcept {
+  if (this != &o) {
+    detail::drop_readiness(impl_);
+    impl_ = std::move(o.impl_);
+  }
+  return *this;
+}
 template <class Impl>
-basic_producer<Impl>::~basic_producer() = default;
+basic_producer<Impl>::~basic_producer() {
+  detail::drop_readiness(impl_);
+}
 
 template <class Impl>
 shmq::loan basic_producer<Impl>::loan_until(std::size_t size, time_point deadline) {
@@ -184,6 +227,22 @@ template <class Impl>
 status basic_producer<Impl>::sync() { return impl_->sync(); }
 template <class Impl>
 std::size_t basic_producer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
+template <class Impl>
+int basic_producer<Impl>::native_handle() {
+  return detail::readiness_of(*impl_, impl_->space_ready()).fd();
+}
+template <class Impl>
+arm_result basic_producer<Impl>::arm(std::size_t size) {
+  Impl& p = *impl_;
+  detail::readiness_handle& h = detail::readiness_of(p, p.space_ready());
+  // What try_loan would report at once: closed, busy, corrupt, too_large.
+  if (p.closed_here || p.loan_out || p.broken || size > p.max_message_size()) return arm_result::ready;
+  return detail::arm_handle(h, p.waiting, [&] { return p.has_room(size); },
+                            [&] {
+                              p.recover();
+                              return true;
+                            });
+}
 
 // ---- consumer ----
 
@@ -192,9 +251,17 @@ basic_consumer<Impl>::basic_consumer(std::unique_ptr<Impl> impl) noexcept : impl
 template <class Impl>
 basic_consumer<Impl>::basic_consumer(basic_consumer&&) noexcept = default;
 template <class Impl>
-basic_consumer<Impl>& basic_consumer<Impl>::operator=(basic_consumer&&) noexcept = default;
+basic_consumer<Impl>& basic_consumer<Impl>::operator=(basic_consumer&& o) noexcept {
+  if (this != &o) {
+    detail::drop_readiness(impl_);
+    impl_ = std::move(o.impl_);
+  }
+  return *this;
+}
 template <class Impl>
-basic_consumer<Impl>::~basic_consumer() = default;
+basic_consumer<Impl>::~basic_consumer() {
+  detail::drop_readiness(impl_);
+}
 
 template <class Impl>
 view basic_consumer<Impl>::read_until(time_point deadline) {
@@ -254,5 +321,22 @@ template <class Impl>
 std::size_t basic_consumer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
 template <class Impl>
 std::uint64_t basic_consumer<Impl>::redeliveries() const noexcept { return impl_->redeliveries; }
+template <class Impl>
+int basic_consumer<Impl>::native_handle() {
+  return detail::readiness_of(*impl_, impl_->data_ready()).fd();
+}
+template <class Impl>
+arm_result basic_consumer<Impl>::arm() {
+  Impl& c = *impl_;
+  detail::readiness_handle& h = detail::readiness_of(c, c.data_ready());
+  // What try_read would report at once: busy, corrupt, a kept message, a dead producer.
+  if (c.view_out || c.broken || c.kept || c.gone_pending) return arm_result::ready;
+  return detail::arm_handle(h, c.waiting, [&] { return c.has_message(); },
+                            [&] {
+                              c.recover();  // as the blocking read's check does
+                              c.gone_pending = c.when_gone == when_producer_gone::report && c.producers_died();
+                              return !c.gone_pending;
+                            });
+}
 
 }  // namespace shmq

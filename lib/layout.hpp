@@ -1,9 +1,12 @@
-// The shared-memory layout (layout_version below). Everything here is read by other processes, so:
-// offsets and sizes only (no pointers), lock-free atomics only, fixed-width fields, and
-// every field checked by the reader before use (see segment.cpp and spsc_ring.hpp).
+// The shared-memory layout, version layout_version below. Everything here is read by
+// other processes, so: offsets and sizes only (no pointers), lock-free atomics only,
+// fixed-width fields, and every field checked by the reader before use (see segment.cpp
+// and spsc_ring.hpp). File-backed channels (lib/durable/) lay the same parts out in
+// whole pages: see file_control_offset below.
 //
 //   0        segment_header   (256 B)
-//   256      (padding to 128) control block of the channel kind (spsc_control: 640 B)
+//   256      (padding to 128) control block of the channel kind (spsc_control: 4992 B,
+//            most of it the two wait words' tables of readiness handles)
 //   data_offset               ring bytes, data_size = capacity, 128-aligned
 #pragma once
 
@@ -18,7 +21,7 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 5;
+inline constexpr std::uint32_t layout_version = 6;  // 5: readiness handle tables in wait_word; 6: file-backed channels
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
@@ -59,19 +62,6 @@ static_assert(offsetof(segment_header, state) == 88);
 static_assert(offsetof(segment_header, file_max_message) == 120);
 inline constexpr std::uint64_t file_format_v1 = 0x31454c4946'514d48ull;  // "HMQFILE1" LE
 
-// A file channel's layout keeps every part that changes out of the pages of every part
-// that must survive a torn write: after a power loss any 512-byte sector of a page
-// written since the last flush may hold old, new or garbage bytes (docs/durability.md).
-//   0       segment_header, alone in its page, written only before the file is ready
-//   4096    control block (spsc_control), rebuilt by the recovery after a reboot
-//   8192    checkpoint slot 0, its own page
-//   12288   checkpoint slot 1, its own page
-//   16384   ring bytes (file_page in record_ring.hpp is the same 4096)
-inline constexpr std::uint64_t file_slot_stride = 4096;
-inline constexpr std::uint64_t file_control_offset = 4096;
-inline constexpr std::uint64_t file_checkpoint_offset = 4096;  // from the control block
-inline constexpr std::uint64_t file_control_size = file_checkpoint_offset + 2 * file_slot_stride;
-static_assert(file_slot_stride == file_page);
 
 // A consumer position on stable storage, written by a flush into the older of the two
 // slots (a torn write leaves the other), checked by CRC32C.
@@ -118,12 +108,28 @@ static_assert(offsetof(spsc_control, tail) == 0);
 static_assert(offsetof(spsc_control, head) == 128);
 static_assert(offsetof(spsc_control, reading) == 136);
 static_assert(offsetof(spsc_control, data_ready) == 256);
-static_assert(offsetof(spsc_control, space_ready) == 384);
-static_assert(offsetof(spsc_control, capacity) == 512);
-static_assert(offsetof(spsc_control, redelivered) == 544);
-static_assert(offsetof(spsc_control, durable_head) == 552);
-static_assert(offsetof(spsc_control, poisoned) == 568);
-static_assert(sizeof(spsc_control) == 640);
+static_assert(offsetof(spsc_control, space_ready) == 256 + sizeof(wait_word));
+static_assert(offsetof(spsc_control, capacity) == 256 + 2 * sizeof(wait_word));
+static_assert(offsetof(spsc_control, redelivered) == offsetof(spsc_control, capacity) + 32);
+static_assert(sizeof(spsc_control) == offsetof(spsc_control, capacity) + 128);
+static_assert(offsetof(spsc_control, durable_head) == offsetof(spsc_control, capacity) + 40);
+static_assert(offsetof(spsc_control, poisoned) == offsetof(spsc_control, capacity) + 56);
+
+// A file channel's layout keeps every part that changes out of the pages of every part
+// that must survive a torn write: after a power loss any 512-byte sector of a page
+// written since the last flush may hold old, new or garbage bytes (docs/durability.md).
+//   0       segment_header, alone in its page, written only before the file is ready
+//   4096    control block (spsc_control), rebuilt by the recovery after a reboot, in
+//           whole pages of its own (two: it holds the wait words' readiness tables)
+//   12288   checkpoint slot 0, its own page
+//   16384   checkpoint slot 1, its own page
+//   20480   ring bytes (file_page in record_ring.hpp is the same 4096)
+inline constexpr std::uint64_t file_slot_stride = 4096;
+inline constexpr std::uint64_t file_control_offset = 4096;
+inline constexpr std::uint64_t file_checkpoint_offset =  // from the control block
+    (sizeof(spsc_control) + file_slot_stride - 1) / file_slot_stride * file_slot_stride;
+inline constexpr std::uint64_t file_control_size = file_checkpoint_offset + 2 * file_slot_stride;
+static_assert(file_slot_stride == file_page);
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -202,10 +208,10 @@ struct mpmc_control {
   std::uint64_t reserved[9];
 };
 static_assert(offsetof(mpmc_control, dequeue_pos) == 128);
-static_assert(offsetof(mpmc_control, consumer_lease) == 552);
-static_assert(offsetof(mpmc_control, slot_count) == 512);
-static_assert(offsetof(mpmc_control, redelivered) == 560);
-static_assert(sizeof(mpmc_control) == 640);
+static_assert(offsetof(mpmc_control, consumer_lease) == offsetof(mpmc_control, slot_count) + 40);
+static_assert(offsetof(mpmc_control, slot_count) == 256 + 2 * sizeof(wait_word));
+static_assert(offsetof(mpmc_control, redelivered) == offsetof(mpmc_control, slot_count) + 48);
+static_assert(sizeof(mpmc_control) == offsetof(mpmc_control, slot_count) + 128);
 
 constexpr std::uint64_t pid_words_size(std::uint64_t count) noexcept {
   return (4 * count + 127) & ~std::uint64_t{127};
@@ -237,9 +243,9 @@ struct pubsub_control {
   std::atomic<std::uint64_t> missed;
   std::uint64_t reserved[8];
 };
-static_assert(offsetof(pubsub_control, slot_count) == 384);
-static_assert(offsetof(pubsub_control, redelivered) == 432);
-static_assert(sizeof(pubsub_control) == 512);
+static_assert(offsetof(pubsub_control, slot_count) == 128 + 2 * sizeof(wait_word));
+static_assert(offsetof(pubsub_control, redelivered) == offsetof(pubsub_control, slot_count) + 48);
+static_assert(sizeof(pubsub_control) == offsetof(pubsub_control, slot_count) + 128);
 
 inline constexpr std::size_t group_name_size = 48;  // 47 characters and a NUL
 enum class group_state : std::uint32_t { free = 0, active = 1, idle = 2 };
@@ -287,7 +293,8 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       sizeof(spsc_control), alignof(spsc_control), offsetof(spsc_control, head),
       offsetof(spsc_control, data_ready), offsetof(spsc_control, space_ready),
       offsetof(spsc_control, capacity), offsetof(spsc_control, closed),
-      offsetof(spsc_control, producer_pid), sizeof(wait_word), record_header_size,
+      offsetof(spsc_control, producer_pid), sizeof(wait_word), offsetof(wait_word, armed),
+      offsetof(wait_word, keys), record_header_size,
       sizeof(slot_header), offsetof(slot_header, length), slot_alignment, sizeof(mpmc_control),
       offsetof(mpmc_control, slot_count), offsetof(mpmc_control, closed),
       offsetof(mpmc_control, producer_lease), offsetof(mpmc_control, consumer_lease),

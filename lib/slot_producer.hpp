@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "endpoint.hpp"
 #include "registry.hpp"
@@ -32,6 +33,7 @@ struct slot_producer : loan_owner {
   bool closed_here = false;
   bool broken = false;
   catch_up_tracker catch_up;
+  std::unique_ptr<readiness_handle> readiness;  // event loops: made on first use
   // About 1.5 µs of pauses on the machine of the README's figures.
   static constexpr unsigned catch_up_polls = 64;
 

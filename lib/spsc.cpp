@@ -146,6 +146,7 @@ struct spsc_producer_impl final : loan_owner {
   bool broken = false;
   catch_up_tracker catch_up;  // unused: a full SPSC ring gains nothing from it (measured)
   file_endpoint durable;      // a file channel's flushing (lib/durable/)
+  std::unique_ptr<readiness_handle> readiness;  // event loops: made on first use
 
   spsc_producer_impl(attached a, const endpoint_options& o)
       : channel(std::move(a)),

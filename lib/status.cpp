@@ -1,5 +1,7 @@
 #include "shmq/status.hpp"
 
+#include "shmq/readiness.hpp"
+
 namespace shmq {
 
 const char* to_string(status s) noexcept {
@@ -16,6 +18,10 @@ const char* to_string(status s) noexcept {
     case status::io_error: return "io_error";
   }
   return "unknown";
+}
+
+const char* to_string(arm_result r) noexcept {
+  return r == arm_result::armed ? "armed" : r == arm_result::ready ? "ready" : "unknown";
 }
 
 namespace {

@@ -1,19 +1,25 @@
 // The sleep/wake protocol between a side that waits for a condition and the side that
 // makes it true. One wait_word per direction lives in shared memory.
 //
-// word: bit 0 = "a sleeper announced itself"; bits 1.. = wake epoch.
+// word: bit 0 = "a futex sleeper announced itself"; bit 1 = "a readiness handle armed
+// itself" (lib/readiness/, an event-loop waiter); bits 2.. = wake epoch.
 //
 // Sleeper                               Waker
 //   E: v = word.fetch_or(1) | 1            P: publish (seq_cst store of the condition)
 //   R: if ready() (seq_cst load) return    F: v = word.load()            (seq_cst)
-//   futex_wait(word, v)                       if (v & 1) CAS v -> (v+2)&~1, FUTEX_WAKE
+//   futex_wait(word, v)                       if (v & 3) CAS v -> (v+4)&~3, then
+//                                               FUTEX_WAKE if bit 0, wake_handles if bit 1
 //
 // With E, R, P, F all seq_cst they sit in one total order. If R comes before P, then E
 // (sequenced before R) comes before F, and F sees bit 0: the waker bumps the epoch,
 // which makes a futex_wait that has not started yet return at once (the word no longer
 // equals v) and wakes one that has. If P comes before R, R sees the condition. Either
-// way no wake-up is lost. The waker pays a syscall only while bit 0 is set, and clears
-// it, so traffic to an awake peer costs one plain load per operation.
+// way no wake-up is lost. The waker pays a syscall only while bit 0 or 1 is set, and
+// clears them, so traffic to an awake peer costs one plain load per operation.
+//
+// A readiness handle runs the same protocol with bit 1 as E, after setting its own bit
+// in `armed` (A): see lib/readiness/handle.cpp for why the waker's exchange of `armed`
+// always sees A.
 //
 // P is publish_store (fence.hpp): where the kernel allows, a release store with only a
 // compiler fence, and the sleeper runs a heavy fence (membarrier) between E and R,
@@ -22,6 +28,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "fence.hpp"
@@ -29,11 +36,27 @@
 
 namespace shmq::detail {
 
+inline constexpr std::uint32_t futex_sleeper = 1u;  // bit 0 of word
+inline constexpr std::uint32_t handle_armed = 2u;   // bit 1
+inline constexpr std::uint32_t epoch_step = 4u;     // bits 2..
+inline constexpr std::size_t max_handles = 256;     // readiness handles per wait word
+
 struct alignas(128) wait_word {
   std::atomic<std::uint32_t> word{0};
   unsigned char padding[124];
+  // Readiness handles: slot i belongs to the handle whose wake socket keys[i] names
+  // (0 = free); bit i of armed says it waits for a wake. Touched only when someone
+  // waits, never per message.
+  std::atomic<std::uint64_t> armed[max_handles / 64];
+  std::uint64_t reserved[12];
+  std::atomic<std::uint64_t> keys[max_handles];
 };
-static_assert(sizeof(wait_word) == 128);
+static_assert(sizeof(wait_word) == 256 + 8 * max_handles);
+static_assert(offsetof(wait_word, armed) == 128 && offsetof(wait_word, keys) == 256);
+
+// Sends a wake to every armed readiness handle of `w` (lib/readiness/wake.cpp): out of
+// line, since only a waker that found bit 1 set (or a close) calls it.
+void wake_handles(wait_word& w) noexcept;
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -46,9 +69,11 @@ inline void cpu_relax() noexcept {
 // Call after the publishing seq_cst store (P).
 inline void wake_sleepers(wait_word& w) noexcept {
   std::uint32_t v = w.word.load(std::memory_order_seq_cst);  // F
-  while (v & 1u) {
-    if (w.word.compare_exchange_weak(v, (v + 2u) & ~1u, std::memory_order_seq_cst)) {
-      futex_wake_all(w.word);
+  while (v & (futex_sleeper | handle_armed)) {
+    if (w.word.compare_exchange_weak(v, (v + epoch_step) & ~(futex_sleeper | handle_armed),
+                                     std::memory_order_seq_cst)) {
+      if (v & futex_sleeper) futex_wake_all(w.word);
+      if (v & handle_armed) wake_handles(w);
       return;
     }
   }
@@ -56,8 +81,9 @@ inline void wake_sleepers(wait_word& w) noexcept {
 
 // Unconditional wake, for rare events (close) where the caller cannot know who sleeps.
 inline void wake_all(wait_word& w) noexcept {
-  w.word.fetch_add(2u, std::memory_order_seq_cst);
+  w.word.fetch_add(epoch_step, std::memory_order_seq_cst);
   futex_wake_all(w.word);
+  wake_handles(w);
 }
 
 // Spins until `ready()` or `spin_until`, then sleeps until `ready()` or `deadline`.
@@ -80,7 +106,7 @@ bool wait_until(wait_word& w, Ready&& ready, clock::time_point spin_until,
     cpu_relax();
   }
   for (;;) {
-    std::uint32_t v = w.word.fetch_or(1u, std::memory_order_seq_cst) | 1u;  // E
+    std::uint32_t v = w.word.fetch_or(futex_sleeper, std::memory_order_seq_cst) | futex_sleeper;  // E
     // Without a heavy fence a light publisher may not see bit 0: sleep in short slices.
     const bool fenced = heavy_fence();
     if (ready()) return true;  // R

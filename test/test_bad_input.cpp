@@ -34,7 +34,7 @@ using shmq::test::segment_guard;
 
 constexpr std::uint64_t ring_capacity = 4096;
 constexpr std::uint64_t ring_max = 2040;
-constexpr std::uint64_t data_offset = 896;  // 256 header + 640 control, 128-aligned
+constexpr std::uint64_t data_offset = 5248;  // 256 header + 4992 control, 128-aligned
 constexpr std::uint64_t total_size = data_offset + ring_capacity;
 
 channel_options create_options() {

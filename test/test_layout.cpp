@@ -31,18 +31,21 @@ static_assert(offsetof(segment_header, state) == 88);
 
 // The hot indices each sit at the start of their own 128-byte block (two cache lines,
 // because of the adjacent-line prefetcher), and so do the two wait words.
-static_assert(sizeof(spsc_control) == 640);
+// The wait words carry their tables of readiness handles behind the word itself
+// (2304 bytes each), so the cold fields start after both.
+static_assert(sizeof(wait_word) == 2304 && alignof(wait_word) == 128);
+static_assert(offsetof(wait_word, armed) == 128 && offsetof(wait_word, keys) == 256);
+static_assert(sizeof(spsc_control) == 4992);
 static_assert(alignof(spsc_control) == 128);
 static_assert(offsetof(spsc_control, tail) == 0);
 static_assert(offsetof(spsc_control, head) == 128);
 static_assert(offsetof(spsc_control, data_ready) == 256);
-static_assert(offsetof(spsc_control, space_ready) == 384);
-static_assert(offsetof(spsc_control, capacity) == 512);
-static_assert(offsetof(spsc_control, max_message_size) == 520);
-static_assert(offsetof(spsc_control, closed) == 528);
-static_assert(offsetof(spsc_control, producer_pid) == 532);
-static_assert(offsetof(spsc_control, consumer_pid) == 536);
-static_assert(sizeof(wait_word) == 128 && alignof(wait_word) == 128);
+static_assert(offsetof(spsc_control, space_ready) == 2560);
+static_assert(offsetof(spsc_control, capacity) == 4864);
+static_assert(offsetof(spsc_control, max_message_size) == 4872);
+static_assert(offsetof(spsc_control, closed) == 4880);
+static_assert(offsetof(spsc_control, producer_pid) == 4884);
+static_assert(offsetof(spsc_control, consumer_pid) == 4888);
 static_assert(offsetof(wait_word, word) == 0);
 
 // Every atomic another process touches must be lock-free: a lock would live in one
@@ -57,7 +60,7 @@ static_assert(std::is_trivially_copyable_v<std::uint64_t>);
 // The fingerprint of the layout these tests were written against. It is pinned at run
 // time, not with static_assert, so a deliberate layout change fails this one check (and
 // says what to do) instead of the whole build.
-constexpr std::uint64_t pinned_fingerprint = 0x608f5d7638fb6ef0ull;
+constexpr std::uint64_t pinned_fingerprint = 0x2a30e15cc8de7e59ull;
 
 }  // namespace
 
@@ -69,7 +72,7 @@ TEST_CASE("layout_constants") {
   std::uint64_t magic = 0;
   std::memcpy(&magic, text, 8);
   CHECK(segment_magic == magic);
-  CHECK(layout_version == 5);
+  CHECK(layout_version == 6);
   CHECK(state_initializing == 0);
   CHECK(state_ready != 0);
   CHECK(state_ready != 0xffffffffu);
@@ -95,9 +98,9 @@ TEST_CASE("abi_fingerprint_is_stable_and_nonzero") {
   CHECK(raw.header().creator_pid == static_cast<std::uint32_t>(::getpid()));
   CHECK(raw.header().control_offset == 256);
   CHECK(raw.header().control_size == sizeof(spsc_control));
-  CHECK(raw.header().data_offset == 896);  // 256 + 640, already 128-aligned
+  CHECK(raw.header().data_offset == 5248);  // 256 + 4992, already 128-aligned
   CHECK(raw.header().data_size == (1u << 20));
-  CHECK(raw.header().total_size == 896 + (1u << 20));
+  CHECK(raw.header().total_size == 5248 + (1u << 20));
   CHECK(raw.header().state.load() == state_ready);
   CHECK(raw.control().capacity == (1u << 20));
   CHECK(raw.control().max_message_size == (64u << 10));

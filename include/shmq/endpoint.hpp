@@ -11,6 +11,7 @@
 
 #include "shmq/loan.hpp"
 #include "shmq/options.hpp"
+#include "shmq/readiness.hpp"
 #include "shmq/status.hpp"
 
 namespace shmq {
@@ -42,6 +43,13 @@ class basic_producer {
   [[nodiscard]] status sync();
 
   std::size_t max_message_size() const noexcept;
+
+  // Event loops (shmq/readiness.hpp): the descriptor to watch for reading, made on first
+  // call, closed with the endpoint; and arm(size), which asks for a wake when there may
+  // be room for a message of `size` bytes. Throws shmq::error if the descriptor cannot
+  // be made (errc::system_error, e.g. out of descriptors; errc::limit_reached).
+  int native_handle();
+  [[nodiscard]] arm_result arm(std::size_t size);
 
  protected:
   explicit basic_producer(std::unique_ptr<Impl> impl) noexcept;
@@ -79,6 +87,14 @@ class basic_consumer {
   std::size_t max_message_size() const noexcept;
   // Messages this consumer received with view::redelivered() set.
   std::uint64_t redeliveries() const noexcept;
+
+  // Event loops (shmq/readiness.hpp): the descriptor to watch for reading, made on first
+  // call, closed with the endpoint; and arm(), which asks for a wake when a message may
+  // be there, the stream ends, or a liveness check is due. Throws shmq::error if the
+  // descriptor cannot be made (errc::system_error, e.g. out of descriptors;
+  // errc::limit_reached).
+  int native_handle();
+  [[nodiscard]] arm_result arm();
 
  protected:
   explicit basic_consumer(std::unique_ptr<Impl> impl) noexcept;
