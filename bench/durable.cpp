@@ -120,23 +120,10 @@ void durable_spsc_commit_latency(benchmark::State& state) {
 
 template <shmq::durability Level, bool File>
 void durable_spsc_throughput(benchmark::State& state) {
-  const auto bytes = static_cast<std::size_t>(state.range(0));
   bench_dir dir;
-  channel_names names{"durable-stream"};
   auto o = durable_options(dir.file("stream.shmq"), Level);
   if (!File) o.file = {};
-  shmq::spsc_producer out(names[0], o);
-  const payload message(bytes);
-  peer child(state, [&](const control_link& link) {
-    shmq::spsc_consumer in(names[0], o);
-    if (!signal_ready(link)) return 1;
-    stream_report report{};
-    if (!drain(in, report)) return 2;
-    return link.send(report) ? 0 : 1;
-  });
-  if (!child.wait_ready()) return;
-  time_stream(state, child, message, send_in_place(out, bytes, message), [&] { out.close(); });
-  child.finish();
+  time_one_way_stream<shmq::spsc_producer, shmq::spsc_consumer>(state, o);
 }
 
 }  // namespace
