@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   register_kernel_floors();
   register_fd_baselines();
   register_queue_baselines();
+  register_durable_suite();
 
   plain_names display(make_reporter(flags.format, console_options(flags)));
   std::unique_ptr<plain_names> file;

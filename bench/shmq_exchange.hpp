@@ -209,4 +209,25 @@ void shmq_ping_pong(benchmark::State& state) {
   child.finish();
 }
 
+// A one-way stream of state.range(0)-byte messages from this process to a forked
+// consumer over one channel of `options` (shmq_spsc_throughput, durable_spsc_throughput_*).
+template <class Producer, class Consumer, class Options>
+void time_one_way_stream(benchmark::State& state, const Options& options) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  channel_names names{"stream"};
+  Producer out(names[0], options);
+  const payload message(bytes);
+  peer child(state, [&](const control_link& link) {
+    Consumer in(names[0], options);
+    if (!signal_ready(link)) return 1;
+    stream_report report{};
+    if (!drain(in, report)) return 2;
+    return link.send(report) ? 0 : 1;
+  });
+  if (!child.wait_ready()) return;
+  names.remove();
+  time_stream(state, child, message, send_in_place(out, bytes, message), [&] { out.close(); });
+  child.finish();
+}
+
 }  // namespace shmq_bench

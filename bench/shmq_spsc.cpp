@@ -41,27 +41,7 @@ struct spsc_kind {
 };
 
 void shmq_spsc_throughput(benchmark::State& state) {
-  const auto bytes = static_cast<std::size_t>(state.range(0));
-  const auto options = bench_options();
-  channel_names names{"stream"};
-  shmq::spsc_producer out(names[0], options);
-  const payload message(bytes);
-
-  peer child(state, [&](const control_link& link) {
-    shmq::spsc_consumer in(names[0], options);
-    if (!signal_ready(link)) return 1;
-    stream_report report{};
-    if (!drain(in, report)) return 2;
-    return link.send(report) ? 0 : 1;
-  });
-  if (!child.wait_ready()) return;
-  names.remove();
-
-  time_stream(
-      state, child, message,
-      send_in_place(out, bytes, message),
-      [&] { out.close(); });
-  child.finish();
+  time_one_way_stream<shmq::spsc_producer, shmq::spsc_consumer>(state, bench_options());
 }
 
 std::chrono::nanoseconds process_cpu_time() {

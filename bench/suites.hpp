@@ -33,6 +33,9 @@ sized_family shmq_pubsub_latency();                        // shmq_pubsub_latenc
 sized_family shmq_pubsub_stream(const fan_shape& shape);   // shmq_pubsub_throughput/<S>
 sized_family shmq_mpmc_stream(const fan_shape& shape);     // shmq_mpmc_throughput/<P>x<C>
 
+// durable.cpp: file-backed channels and their fdatasync floor
+void register_durable_suite();
+
 // baselines_fd.cpp, baselines_mq.cpp
 void register_fd_baselines();
 void register_queue_baselines();  // POSIX and Boost message queues, but for these two:

@@ -65,6 +65,7 @@ struct consumer_base : view_owner {
     const Derived& self = static_cast<const Derived&>(*this);
     return self.has_record() || self.control().closed.load(std::memory_order_seq_cst) != 0;
   }
+  status sync() noexcept { return status::ok; }  // a kind without file backing: nothing to flush
   wait_word& data_ready() noexcept { return static_cast<Derived&>(*this).control().data_ready; }
   void keep(std::uint64_t) noexcept {
     kept = true;

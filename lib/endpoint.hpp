@@ -10,6 +10,7 @@
 //   loan_owner: commit_loan, abort_loan          view_owner: release_view, view_intact
 //   bool loan_out, closed_here; waiting;         void keep(ticket); bool view_out; waiting;
 //   close(); max_message_size()                  when_gone; producers_died(); max_message_size()
+//   sync()                                       sync()
 //   recover(); bool broken                       recover(); bool broken, kept, gone_pending
 //   unique_ptr<readiness_handle> readiness       unique_ptr<readiness_handle> readiness
 //
@@ -198,8 +199,7 @@ status basic_producer<Impl>::push_until(std::span<const std::byte> message, time
   shmq::loan l = loan_until(message.size(), deadline);
   if (!l) return l.status();
   if (!message.empty()) std::memcpy(l.data().data(), message.data(), message.size());
-  l.commit();
-  return status::ok;
+  return l.commit();
 }
 
 template <class Impl>
@@ -223,6 +223,8 @@ void basic_producer<Impl>::close() noexcept {
   impl_->closed_here = true;  // this producer is done: later loans give status::closed
   impl_->close();
 }
+template <class Impl>
+status basic_producer<Impl>::sync() { return impl_->sync(); }
 template <class Impl>
 std::size_t basic_producer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
 template <class Impl>
@@ -313,6 +315,8 @@ pop_result basic_consumer<Impl>::pop_for(std::span<std::byte> b, std::chrono::na
 }
 template <class Impl>
 pop_result basic_consumer<Impl>::pop(std::span<std::byte> b) { return pop_until(b, detail::forever); }
+template <class Impl>
+status basic_consumer<Impl>::sync() { return impl_->sync(); }
 template <class Impl>
 std::size_t basic_consumer<Impl>::max_message_size() const noexcept { return impl_->max_message_size(); }
 template <class Impl>

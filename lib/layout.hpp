@@ -1,7 +1,8 @@
 // The shared-memory layout, version layout_version below. Everything here is read by
 // other processes, so: offsets and sizes only (no pointers), lock-free atomics only,
 // fixed-width fields, and every field checked by the reader before use (see segment.cpp
-// and spsc_ring.hpp).
+// and spsc_ring.hpp). File-backed channels (lib/durable/) lay the same parts out in
+// whole pages: see file_control_offset below.
 //
 //   0        segment_header   (256 B)
 //   256      (padding to 128) control block of the channel kind (spsc_control: 4992 B,
@@ -20,7 +21,7 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 5;  // 5: readiness handle tables in wait_word
+inline constexpr std::uint32_t layout_version = 6;  // 5: readiness handle tables in wait_word; 6: file-backed channels
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
@@ -48,11 +49,31 @@ struct segment_header {
   std::uint64_t registry_size;
   // Written last by the creator (release), read first by openers (acquire).
   std::atomic<std::uint32_t> state;
-  std::uint32_t reserved0;
-  std::uint64_t reserved[20];
+  // File-backed channels (lib/durable/, docs/durability.md); all 0 in /dev/shm.
+  std::uint32_t durability;         // shmq::durability
+  std::uint64_t file_format;        // file_format_v1: records carry a CRC32C prefix
+  std::uint64_t group_messages;     // group commit: flush every this many messages
+  std::uint64_t group_interval_ns;  // ... or this long after the last flush
+  std::uint64_t file_max_message;   // the control block's max_message_size, kept here too
+  std::uint64_t reserved[16];
 };
 static_assert(sizeof(segment_header) == 256);
 static_assert(offsetof(segment_header, state) == 88);
+static_assert(offsetof(segment_header, file_max_message) == 120);
+inline constexpr std::uint64_t file_format_v1 = 0x31454c4946'514d48ull;  // "HMQFILE1" LE
+
+
+// A consumer position on stable storage, written by a flush into the older of the two
+// slots (a torn write leaves the other), checked by CRC32C.
+struct file_checkpoint {
+  std::uint64_t sequence;  // the newer valid slot wins
+  std::uint64_t head;      // the consumer's position when it was written
+  char boot_id[40];        // the boot it was written in (/proc/sys/kernel/random/boot_id)
+  std::uint32_t crc;       // CRC32C of the bytes before it
+  std::uint32_t reserved;
+};
+static_assert(sizeof(file_checkpoint) == 64);
+static_assert(offsetof(file_checkpoint, crc) == 56);
 
 // Control block of an SPSC record ring. Each hot index has its own 128-byte pair of
 // cache lines, so the adjacent-line prefetcher does not drag the other side's line.
@@ -72,7 +93,16 @@ struct spsc_control {
   std::uint32_t reserved0;
   // Messages handed out again, for shmq stat: touched only on a redelivery, never per message.
   std::atomic<std::uint64_t> redelivered;
-  std::uint64_t reserved[10];
+  // Durable file channels only (lib/durable/). A head the consumer knows is on stable
+  // storage: the producer reuses ring bytes only below it + capacity, so a head read
+  // back after a power loss never points at bytes a newer lap overwrote.
+  std::atomic<std::uint64_t> durable_head;
+  // Set by the recovery after a reboot: every message before it may have been handed
+  // out before the power went, so each is flagged redelivered.
+  std::atomic<std::uint64_t> redeliver_until;
+  std::atomic<std::uint32_t> poisoned;  // an errno: a flush failed (page cache only)
+  std::uint32_t reserved1;
+  std::uint64_t reserved[7];
 };
 static_assert(offsetof(spsc_control, tail) == 0);
 static_assert(offsetof(spsc_control, head) == 128);
@@ -82,6 +112,24 @@ static_assert(offsetof(spsc_control, space_ready) == 256 + sizeof(wait_word));
 static_assert(offsetof(spsc_control, capacity) == 256 + 2 * sizeof(wait_word));
 static_assert(offsetof(spsc_control, redelivered) == offsetof(spsc_control, capacity) + 32);
 static_assert(sizeof(spsc_control) == offsetof(spsc_control, capacity) + 128);
+static_assert(offsetof(spsc_control, durable_head) == offsetof(spsc_control, capacity) + 40);
+static_assert(offsetof(spsc_control, poisoned) == offsetof(spsc_control, capacity) + 56);
+
+// A file channel's layout keeps every part that changes out of the pages of every part
+// that must survive a torn write: after a power loss any 512-byte sector of a page
+// written since the last flush may hold old, new or garbage bytes (docs/durability.md).
+//   0       segment_header, alone in its page, written only before the file is ready
+//   4096    control block (spsc_control), rebuilt by the recovery after a reboot, in
+//           whole pages of its own (two: it holds the wait words' readiness tables)
+//   12288   checkpoint slot 0, its own page
+//   16384   checkpoint slot 1, its own page
+//   20480   ring bytes (file_page in record_ring.hpp is the same 4096)
+inline constexpr std::uint64_t file_slot_stride = 4096;
+inline constexpr std::uint64_t file_control_offset = 4096;
+inline constexpr std::uint64_t file_checkpoint_offset =  // from the control block
+    (sizeof(spsc_control) + file_slot_stride - 1) / file_slot_stride * file_slot_stride;
+inline constexpr std::uint64_t file_control_size = file_checkpoint_offset + 2 * file_slot_stride;
+static_assert(file_slot_stride == file_page);
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -255,7 +303,11 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       sizeof(pubsub_member), sizeof(ticket_record), offsetof(spsc_control, reading),
       offsetof(pubsub_member, group), offsetof(spsc_control, redelivered),
       offsetof(mpmc_control, redelivered), offsetof(pubsub_control, redelivered),
-      offsetof(pubsub_control, missed),
+      offsetof(pubsub_control, missed), offsetof(segment_header, durability),
+      offsetof(segment_header, file_format), offsetof(segment_header, file_max_message),
+      sizeof(file_checkpoint), file_control_size, file_page,
+      offsetof(spsc_control, durable_head), offsetof(spsc_control, redeliver_until),
+      offsetof(spsc_control, poisoned),
       record_alignment, padding_flag, committed_flag, sizeof(void*),
       std::endian::native == std::endian::little};
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the facts

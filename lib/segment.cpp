@@ -9,6 +9,7 @@
 
 #include <boost/interprocess/exceptions.hpp>
 
+#include "durable/flush.hpp"
 #include "registry.hpp"
 #include "shmq/segment.hpp"
 #include "shmq/status.hpp"
@@ -85,7 +86,7 @@ std::uint64_t load_magic(const segment_header& h) noexcept {
 // Everything an opener checks once the header says ready. Offsets are checked with
 // subtractions so that no sum of hostile values can overflow.
 void validate_header(const segment_header& h, std::uint64_t size, channel_kind kind,
-                     const std::string& name) {
+                     const std::string& name, bool file) {
   if (h.magic != segment_magic) fail(errc::not_shmq, name, "not a shmq segment (bad magic)");
   if (h.layout_version != layout_version)
     fail(errc::version_mismatch, name,
@@ -112,6 +113,16 @@ void validate_header(const segment_header& h, std::uint64_t size, channel_kind k
             h.data_size == size - h.data_offset && h.registry_offset == 0 &&
             h.registry_size == 0;
   if (!ok) fail(errc::corrupt, name, "header offsets out of range");
+  if (!file) {
+    if (h.file_format != 0) fail(errc::kind_mismatch, name, "holds a file-backed channel's image");
+    return;
+  }
+  if (h.file_format != file_format_v1) fail(errc::corrupt, name, "not a shmq channel file (bad file format)");
+  if (h.control_offset != file_control_offset) fail(errc::corrupt, name, "control block not where a file keeps it");
+  if (h.durability > static_cast<std::uint32_t>(shmq::durability::per_commit))
+    fail(errc::corrupt, name, "unknown durability level " + std::to_string(h.durability));
+  if (h.group_messages < 1 || h.group_messages > (1u << 20) || h.group_interval_ns > 10'000'000'000ull)
+    fail(errc::corrupt, name, "group commit settings out of range");
 }
 
 }  // namespace
@@ -130,6 +141,67 @@ segment::segment(std::string name, bip::shared_memory_object shm, bip::mapped_re
       region_(std::move(region)),
       base_(static_cast<std::byte*>(region_.get_address())),
       size_(region_.get_size()) {}
+
+segment::segment(std::string name, std::string path, mapped_file file)
+    : name_(std::move(name)), path_(std::move(path)), file_(std::move(file)), base_(file_.base()),
+      size_(file_.size()) {}
+
+namespace {
+
+void write_header(segment_header& h, channel_kind kind, segment_geometry geometry, std::uint64_t control_offset,
+                  std::uint64_t data_offset) noexcept {
+  h.magic = segment_magic;
+  h.layout_version = layout_version;
+  h.header_size = sizeof(segment_header);
+  h.abi_fingerprint = abi_fingerprint();
+  h.total_size = data_offset + geometry.data_size;
+  h.kind = static_cast<std::uint32_t>(kind);
+  h.creator_pid = static_cast<std::uint32_t>(::getpid());
+  h.control_offset = control_offset;
+  h.control_size = geometry.control_size;
+  h.data_offset = data_offset;
+  h.data_size = geometry.data_size;
+}
+
+}  // namespace
+
+segment segment::create_file(const std::string& path, std::string_view label, channel_kind kind,
+                             segment_geometry geometry, unsigned mode, long group, const file_options& file) {
+  std::string shown(label);
+  const std::uint64_t control_offset = file_control_offset;  // the header alone in its sector
+  const std::uint64_t data_offset = round_up(control_offset + geometry.control_size, block_alignment);
+  const std::uint64_t total = data_offset + geometry.data_size;
+  const int fd = create_channel_file(path, shown, mode, group);
+  // Before sizing it: an opener that sees a size and no holder knows the creator died.
+  hold_lock(fd, creator_lock);
+  try {
+    preallocate_channel_file(fd, path, shown, total);
+    segment s(shown, path, map_channel_file(fd, total, shown));
+    segment_header& h = s.header();
+    write_header(h, kind, geometry, control_offset, data_offset);
+    h.durability = static_cast<std::uint32_t>(file.durability);
+    h.file_format = file_format_v1;
+    h.group_messages = file.group_messages;
+    h.group_interval_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(file.group_interval).count());
+    s.prefault();
+    return s;
+  } catch (...) {
+    ::unlink(path.c_str());
+    throw;
+  }
+}
+
+void segment::sync_all() const {
+  if (const int e = flush_file(fd(), base_, size_); e != 0)
+    fail(errc::io_failed, name_, std::string("syncing its file: ") + std::strerror(e));
+  sync_directory(path_, name_);
+}
+
+void segment::sync_header() const {
+  if (const int e = flush_pages(base_, size_, 0, sizeof(segment_header)); e != 0)
+    fail(errc::io_failed, name_, std::string("syncing its header: ") + std::strerror(e));
+}
 
 void segment::prefault() const noexcept {
   // Fault every page in now, not one by one on the first lap round a ring (measured:
@@ -168,18 +240,7 @@ segment segment::create(std::string_view name, channel_kind kind, segment_geomet
     bip::mapped_region region(shm, bip::read_write);
     segment s(std::string(name), std::move(shm), std::move(region));
     // ftruncate zero-filled the object; write the header, state stays initializing.
-    segment_header& h = s.header();
-    h.magic = segment_magic;
-    h.layout_version = layout_version;
-    h.header_size = sizeof(segment_header);
-    h.abi_fingerprint = abi_fingerprint();
-    h.total_size = total;
-    h.kind = static_cast<std::uint32_t>(kind);
-    h.creator_pid = static_cast<std::uint32_t>(::getpid());
-    h.control_offset = control_offset;
-    h.control_size = geometry.control_size;
-    h.data_offset = data_offset;
-    h.data_size = geometry.data_size;
+    write_header(s.header(), kind, geometry, control_offset, data_offset);
     s.prefault();
     return s;
   } catch (const bip::interprocess_exception& ex) {
@@ -195,6 +256,55 @@ void segment::mark_ready() noexcept {
   futex_wake_all(header().state);
 }
 
+namespace {
+
+// Waits for the creator to mark `s` ready (up to `deadline`), then validates its header.
+void await_ready(const segment& s, std::uint64_t size, channel_kind kind, const std::string& shown,
+                 clock::time_point deadline) {
+  segment_header& h = s.header();
+  for (;;) {
+    // Acquires the header and control block published by mark_ready().
+    std::uint32_t state = h.state.load(std::memory_order_acquire);
+    if (state == state_ready) {
+      validate_header(h, size, kind, shown, s.file_backed());
+      return;
+    }
+    std::uint64_t magic = load_magic(h);
+    if (magic != 0 && magic != segment_magic)
+      fail(errc::not_shmq, shown, "not a shmq segment (bad magic)");
+    if (state != state_initializing) fail(errc::corrupt, shown, "bad state word");
+    // Lock first, state again after it: the creator drops the lock after it is ready.
+    if (!held_elsewhere(s.fd(), creator_lock) && h.state.load(std::memory_order_acquire) == state_initializing)
+      fail(errc::abandoned, shown,
+           "its creator (pid " +
+               std::to_string(std::atomic_ref<std::uint32_t>(h.creator_pid).load(std::memory_order_relaxed)) +
+               ") died while setting it up; opening it with open_or_create replaces it, or remove it "
+               "(shmq rm)");
+    if (clock::now() >= deadline)
+      fail(errc::not_ready, shown,
+           "its creator (pid " +
+               std::to_string(std::atomic_ref<std::uint32_t>(h.creator_pid)
+                                  .load(std::memory_order_relaxed)) +
+               ") did not finish setting it up in time");
+    futex_wait(h.state, state, std::min(deadline, clock::now() + std::chrono::milliseconds(10)));
+  }
+}
+
+// Between the creator's open and its sizing there is nothing to wait on: poll.
+bool still_empty(std::uint64_t size, const std::string& shown, clock::time_point deadline) {
+  if (size != 0) {
+    if (size < sizeof(segment_header))
+      fail(errc::truncated, shown,
+           "truncated: " + std::to_string(size) + " bytes, smaller than a segment header");
+    return false;
+  }
+  if (clock::now() >= deadline) fail(errc::not_ready, shown, "still empty: its creator never sized it");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return true;
+}
+
+}  // namespace
+
 segment segment::open(std::string_view name, channel_kind kind, std::chrono::milliseconds timeout) {
   std::string os = os_name(name);
   std::string shown(name);
@@ -207,16 +317,7 @@ segment segment::open(std::string_view name, channel_kind kind, std::chrono::mil
       fail_os(ex, shown, "opening it");
     }
     const std::uint64_t size = object_size(shm, shown);
-    if (size == 0) {
-      // Between the creator's shm_open and ftruncate. Poll: there is nothing to wait on.
-      if (clock::now() >= deadline)
-        fail(errc::not_ready, shown, "still empty: its creator never sized it");
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
-    }
-    if (size < sizeof(segment_header))
-      fail(errc::truncated, shown,
-           "truncated: " + std::to_string(size) + " bytes, smaller than a segment header");
+    if (still_empty(size, shown, deadline)) continue;
     bip::mapped_region region;
     try {
       region = bip::mapped_region(shm, bip::read_write, 0, static_cast<std::size_t>(size));
@@ -224,34 +325,37 @@ segment segment::open(std::string_view name, channel_kind kind, std::chrono::mil
       fail_os(ex, shown, "mapping it");
     }
     segment s(shown, std::move(shm), std::move(region));
-    segment_header& h = s.header();
-    for (;;) {
-      // Acquires the header and control block published by mark_ready().
-      std::uint32_t state = h.state.load(std::memory_order_acquire);
-      if (state == state_ready) {
-        validate_header(h, size, kind, shown);
-        s.prefault();
-        return s;
+    await_ready(s, size, kind, shown, deadline);
+    s.prefault();
+    return s;
+  }
+}
+
+segment segment::open_file(const std::string& path, std::string_view label, channel_kind kind,
+                           std::chrono::milliseconds timeout) {
+  std::string shown(label);
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    const int fd = open_channel_file(path, shown);
+    std::uint64_t size = 0;
+    try {
+      size = file_size(fd, shown);
+      if (size > max_segment_size) fail(errc::corrupt, shown, "its file is larger than any shmq segment");
+      if (still_empty(size, shown, deadline)) {
+        ::close(fd);
+        continue;
       }
-      std::uint64_t magic = load_magic(h);
-      if (magic != 0 && magic != segment_magic)
-        fail(errc::not_shmq, shown, "not a shmq segment (bad magic)");
-      if (state != state_initializing) fail(errc::corrupt, shown, "bad state word");
-      // Lock first, state again after it: the creator drops the lock after it is ready.
-      if (!held_elsewhere(s.fd(), creator_lock) && h.state.load(std::memory_order_acquire) == state_initializing)
-        fail(errc::abandoned, shown,
-             "its creator (pid " +
-                 std::to_string(std::atomic_ref<std::uint32_t>(h.creator_pid).load(std::memory_order_relaxed)) +
-                 ") died while setting it up; opening it with open_or_create replaces it, or remove it "
-                 "(shmq rm)");
-      if (clock::now() >= deadline)
-        fail(errc::not_ready, shown,
-             "its creator (pid " +
-                 std::to_string(std::atomic_ref<std::uint32_t>(h.creator_pid)
-                                    .load(std::memory_order_relaxed)) +
-                 ") did not finish setting it up in time");
-      futex_wait(h.state, state, std::min(deadline, clock::now() + std::chrono::milliseconds(10)));
+    } catch (...) {
+      ::close(fd);
+      throw;
     }
+    segment s(shown, path, map_channel_file(fd, size, shown));
+    await_ready(s, size, kind, shown, deadline);
+    // Its creator synced it; if it died just after marking it ready, this opener's
+    // promises must not rest on a ready state still only in the page cache.
+    s.sync_header();
+    s.prefault();
+    return s;
   }
 }
 

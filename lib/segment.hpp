@@ -11,6 +11,7 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
+#include "durable/mapped_file.hpp"
 #include "fence.hpp"
 #include "layout.hpp"
 #include "shmq/options.hpp"
@@ -39,23 +40,38 @@ class segment {
   static segment open(std::string_view name, channel_kind kind,
                       std::chrono::milliseconds timeout);
 
+  // The same in a regular file at `path` (shmq/durability.hpp): created exclusively,
+  // preallocated, its durability settings in the header. `label` names it in messages.
+  static segment create_file(const std::string& path, std::string_view label, channel_kind kind,
+                             segment_geometry geometry, unsigned mode, long group, const file_options& file);
+  static segment open_file(const std::string& path, std::string_view label, channel_kind kind,
+                           std::chrono::milliseconds timeout);
+
   void mark_ready() noexcept;
   void prefault() const noexcept;
+  // File-backed only; throw errc::io_failed.
+  void sync_all() const;
+  void sync_header() const;
+  bool file_backed() const noexcept { return static_cast<bool>(file_); }
+  const std::string& path() const noexcept { return path_; }  // file-backed only
 
   segment_header& header() const noexcept { return *reinterpret_cast<segment_header*>(base_); }
   std::byte* at(std::uint64_t offset) const noexcept { return base_ + offset; }
   std::uint64_t size() const noexcept { return size_; }
   const std::string& name() const noexcept { return name_; }
   // The open descriptor, kept for the segment's life: participant locks live on it.
-  int fd() const noexcept { return shm_.get_mapping_handle().handle; }
+  int fd() const noexcept { return file_ ? file_.fd() : shm_.get_mapping_handle().handle; }
 
  private:
   segment(std::string name, boost::interprocess::shared_memory_object shm,
           boost::interprocess::mapped_region region);
+  segment(std::string name, std::string path, mapped_file file);
 
   std::string name_;
+  std::string path_;
   boost::interprocess::shared_memory_object shm_;
   boost::interprocess::mapped_region region_;
+  mapped_file file_;
   std::byte* base_ = nullptr;
   std::uint64_t size_ = 0;
 };
@@ -68,9 +84,14 @@ struct attached_segment {
 // Creates the segment (running init on it before marking it ready) or opens the one
 // that exists, as the endpoint options say.
 template <class Init>
+attached_segment attach_file_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
+                                     const endpoint_options& options, Init&& init);
+
+template <class Init>
 attached_segment attach_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
                                 const endpoint_options& options, Init&& init) {
   enable_light_fences();
+  if (!options.file.path.empty()) return attach_file_segment(name, kind, geometry, options, init);
   const bool may_create = options.open != open_mode::open;
   for (bool replaced = false;; replaced = true) {
     if (may_create) {
@@ -95,6 +116,38 @@ attached_segment attach_segment(std::string_view name, channel_kind kind, segmen
       if (!may_create || replaced || e.code() != errc::abandoned) throw;
     }
     remove_segment(name);
+  }
+}
+
+// File-backed: the same, except that stale_segment::replace does not apply (a file's
+// messages are what it is for). The creator makes the file durable before it is ready.
+template <class Init>
+attached_segment attach_file_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
+                                     const endpoint_options& options, Init&& init) {
+  if (kind != channel_kind::spsc)
+    throw error(errc::invalid_argument,
+                "shmq channel '" + std::string(name) + "': file-backed channels are SPSC only in this build");
+  const std::string& path = options.file.path;
+  const bool may_create = options.open != open_mode::open;
+  for (bool replaced = false;; replaced = true) {
+    if (may_create) {
+      try {
+        segment s = segment::create_file(path, name, kind, geometry, options.mode, options.group, options.file);
+        init(s);
+        s.sync_all();  // file and directory on stable storage, still initializing
+        s.mark_ready();
+        s.sync_header();  // ready on stable storage before anyone can promise a message
+        return {std::move(s), true};
+      } catch (const error& e) {
+        if (options.open == open_mode::create || e.code() != errc::already_exists) throw;
+      }
+    }
+    try {
+      return {segment::open_file(path, name, kind, options.open_timeout), false};
+    } catch (const error& e) {
+      if (!may_create || replaced || e.code() != errc::abandoned) throw;
+    }
+    remove_channel_file(path);  // half-built: it never held a message
   }
 }
 

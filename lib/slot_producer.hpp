@@ -59,10 +59,12 @@ struct slot_producer : loan_owner {
   }
   bool has_room(std::uint64_t) const noexcept { return ring.has_room(); }
   wait_word& space_ready() noexcept { return channel.control->space_ready; }
-  void commit_loan(std::uint64_t ticket, std::size_t used) noexcept override {
+  status commit_loan(std::uint64_t ticket, std::size_t used) noexcept override {
     ring.publish(ticket, used, false);
     loan_out = false;
+    return status::ok;
   }
+  status sync() noexcept { return status::ok; }  // no stable storage behind /dev/shm
   void abort_loan(std::uint64_t ticket) noexcept override {
     ring.publish(ticket, 0, true);
     loan_out = false;

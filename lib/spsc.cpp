@@ -3,11 +3,14 @@
 #include "shmq/spsc.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 
 #include "channel_checks.hpp"
 #include "consumer_base.hpp"
+#include "durable/file_endpoint.hpp"
 #include "endpoint.hpp"
 #include "inspect.hpp"
 #include "registry.hpp"
@@ -28,13 +31,30 @@ void check_options(std::string_view name, const channel_options& o) {
          "max_message_size " + std::to_string(o.max_message_size) + " is over " +
              std::to_string(max_payload_for(cap)) + ", the most a " + std::to_string(cap) +
              "-byte ring can hold");
+  if (o.file.path.empty()) return;
+  if (o.max_message_size + file_seal_size + file_page > max_payload_for(cap))
+    fail_channel(errc::invalid_argument, name,
+                 "max_message_size " + std::to_string(o.max_message_size) + " leaves no room for the " +
+                     std::to_string(file_seal_size) + "-byte seal and the " + std::to_string(file_page) +
+                     "-byte flush padding of a file channel");
+  if (o.file.durability > durability::per_commit || o.file.group_messages < 1 ||
+      o.file.group_messages > (1u << 20) || o.file.group_interval.count() < 0 ||
+      o.file.group_interval > std::chrono::seconds(10))
+    fail_channel(errc::invalid_argument, name, "durability settings out of range (shmq/durability.hpp)");
 }
+
+// Participant lock of each role (registry.hpp).
+constexpr std::uint64_t producer_lock = 0, consumer_lock = 1;
 
 struct attached {
   segment seg;
   spsc_control* control;
   ring_geometry geometry;
   std::uint64_t tail;  // recovered: where the next record goes
+  std::uint32_t seal;  // file_seal_size in a file channel
+  // A file channel's attach lock, held until the endpoint has claimed its role: the
+  // first one to attach recovers the file, and nobody else may look before it is done.
+  std::unique_ptr<lock_guard> attaching;
 };
 
 // The stored tail is a hint: a producer stores it just after publishing, so one that
@@ -57,29 +77,45 @@ std::uint64_t recover_tail(const ring_geometry& g, std::uint64_t tail, std::uint
 // the local copies made here, never the segment's fields again.
 attached attach(std::string_view name, const channel_options& o) {
   if (o.open != open_mode::open) check_options(name, o);
+  const bool file = !o.file.path.empty();
+  const std::uint64_t control_size = file ? file_control_size : sizeof(spsc_control);
   auto [seg, created] = attach_segment(
-      name, channel_kind::spsc, {sizeof(spsc_control), o.capacity}, o, [&](segment& s) {
+      name, channel_kind::spsc, {control_size, o.capacity}, o, [&](segment& s) {
         auto* c = new (s.at(s.header().control_offset)) spsc_control{};
         c->reading.store(no_position, std::memory_order_relaxed);  // published by mark_ready
         c->capacity = o.capacity;
         c->max_message_size = o.max_message_size;
+        if (!file) return;
+        s.header().file_max_message = o.max_message_size;
+        write_checkpoint(s, *c, 0, boot_id(), false);  // made durable with the whole file
       });
   const segment_header& h = seg.header();
-  if (h.control_size != sizeof(spsc_control))
-    fail_channel(errc::corrupt, name, "control block has the wrong size");
+  if (h.control_size != control_size) fail_channel(errc::corrupt, name, "control block has the wrong size");
+  std::unique_ptr<lock_guard> attaching;
+  if (file) {
+    attaching = std::make_unique<lock_guard>(seg.fd(), attach_lock);
+    if (!held_elsewhere(seg.fd(), producer_lock) && !held_elsewhere(seg.fd(), consumer_lock))
+      recover_after_reboot(seg, file_policy_of(h));
+  }
   auto* c = reinterpret_cast<spsc_control*>(seg.at(h.control_offset));
   note_publisher_fences(c->data_ready);  // before this process can publish anything
   note_publisher_fences(c->space_ready);
+  const std::uint64_t seal = file ? file_seal_size : 0;
   const std::uint64_t cap = c->capacity;
   const std::uint64_t max = c->max_message_size;
   if (cap < min_capacity || cap > max_capacity || (cap & (cap - 1)) != 0 || cap != h.data_size ||
-      max > max_payload_for(cap))
+      max + seal > max_payload_for(cap) || (file && max != h.file_max_message))
     fail_channel(errc::corrupt, name, "control block holds an impossible capacity or message size");
+  if (file && c->poisoned.load(std::memory_order_relaxed) != 0)
+    fail_channel(errc::io_failed, name,
+                 std::string("a flush of its file failed (") +
+                     std::strerror(static_cast<int>(c->poisoned.load(std::memory_order_relaxed))) +
+                     "): what it holds is not known to be durable; remove it or reboot");
   if (!created && o.open == open_mode::open_or_create) {
     check_same(name, "capacity", cap, o.capacity);
     check_same(name, "max_message_size", max, o.max_message_size);
   }
-  const ring_geometry geometry{seg.at(h.data_offset), cap, max};
+  const ring_geometry geometry{seg.at(h.data_offset), cap, max + seal};
   const std::uint64_t head = c->head.load(std::memory_order_acquire);
   const std::uint64_t stored = c->tail.load(std::memory_order_acquire);
   const bool aligned = head % record_alignment == 0 && stored % record_alignment == 0;
@@ -90,11 +126,8 @@ attached attach(std::string_view name, const channel_options& o) {
     fail_channel(errc::corrupt, name,
                  "control block positions out of range (head " + std::to_string(head) + ", tail " +
                      std::to_string(stored) + ")");
-  return attached{std::move(seg), c, geometry, tail};
+  return attached{std::move(seg), c, geometry, tail, static_cast<std::uint32_t>(seal), std::move(attaching)};
 }
-
-// Participant lock of each role (registry.hpp).
-constexpr std::uint64_t producer_lock = 0, consumer_lock = 1;
 
 void claim_role(const attached& a, std::uint64_t lock, std::atomic<std::uint32_t>& slot,
                 std::string_view name, const char* role) {
@@ -114,40 +147,69 @@ struct spsc_producer_impl final : loan_owner {
   bool closed_here = false;
   bool broken = false;
   catch_up_tracker catch_up;  // unused: a full SPSC ring gains nothing from it (measured)
+  file_endpoint durable;      // a file channel's flushing (lib/durable/)
   std::unique_ptr<readiness_handle> readiness;  // event loops: made on first use
 
   spsc_producer_impl(attached a, const endpoint_options& o)
       : channel(std::move(a)),
-        ring(*channel.control, channel.geometry, channel.tail,
-             channel.control->head.load(std::memory_order_acquire)),
+        ring(*channel.control, channel.geometry, channel.tail, room_head(channel)),
         waiting{o.spin, o.liveness_interval},
         loan_out(ring.writer().loan_out) {
     channel.control->tail.store(ring.tail(), std::memory_order_release);
     reopen_stream(*channel.control);
     ring.writer().owner = this;
+    ring.writer().seal = channel.seal;
+    if (channel.seg.file_backed() && file_policy_of(channel.seg.header()).flushes())
+      ring.writer().reserve = static_cast<std::uint32_t>(file_page);  // room for sync()'s padding
+    // From the head: a dead producer's records not yet flushed are flushed with ours.
+    if (channel.seg.file_backed())
+      durable = file_endpoint(channel.seg, *channel.control, channel.control->head.load(std::memory_order_acquire));
     allow_fast();
+    channel.attaching.reset();  // set up: the next endpoint may attach
   }
-  ~spsc_producer_impl() { release_slot(channel.seg.fd(), producer_lock, channel.control->producer_pid); }
+  ~spsc_producer_impl() {
+    (void)sync();
+    release_slot(channel.seg.fd(), producer_lock, channel.control->producer_pid);
+  }
+  static std::atomic<std::uint64_t>& room_head(attached& a) noexcept {
+    return a.seg.file_backed() && file_policy_of(a.seg.header()).flushes() ? a.control->durable_head : a.control->head;
+  }
 
   // The inline loan (record_writer) is allowed while nothing else needs the library.
-  void allow_fast() noexcept { ring.writer().fast = !loan_out && !closed_here && !broken; }
+  void allow_fast() noexcept { ring.writer().fast = !loan_out && !closed_here && !broken && !durable.poisoned(); }
 
   status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t&) noexcept {
     if (broken) return status::corrupt;
-    const status s = ring.try_claim(size, payload);
+    if (durable.poisoned()) return status::io_error;
+    status s = ring.try_claim(size + channel.seal, payload);
+    if (s == status::full && durable.checkpoint_released()) s = ring.try_claim(size + channel.seal, payload);
+    if (s == status::full && durable.poisoned()) s = status::io_error;
     broken = s == status::corrupt;
-    if (s == status::ok)
+    if (s == status::ok) {
+      payload += channel.seal;
       ring.writer().fast = false;  // until the loan is committed or aborted
-    else
+    } else {
       allow_fast();
+    }
     return s;
   }
   bool has_room(std::uint64_t size) const noexcept { return ring.has_room(size); }
   wait_word& space_ready() noexcept { return channel.control->space_ready; }
-  void commit_loan(std::uint64_t, std::size_t used) noexcept override {
-    ring.publish(used);
+  status commit_loan(std::uint64_t, std::size_t used) noexcept override {
+    if (channel.seal != 0) seal_record(channel.geometry, ring.tail(), used + channel.seal);
+    ring.publish(used + channel.seal);
     loan_out = false;
+    const status s = durable.due() ? sync() : durable.state();
     allow_fast();
+    return s;
+  }
+  // The flush ends at a page boundary: later records never touch a page it promised.
+  status sync() noexcept {
+    if (!durable.flushes() || durable.poisoned()) return durable.state();
+    ring.pad_to(file_page);
+    const status s = durable.flush_records(channel.geometry, ring.tail());
+    allow_fast();  // a failure poisons: no inline loan after it
+    return s;
   }
   // Nothing was published: the claimed bytes are simply claimed again next time.
   void abort_loan(std::uint64_t) noexcept override {
@@ -157,10 +219,11 @@ struct spsc_producer_impl final : loan_owner {
   void close() noexcept {
     ring.writer().fast = false;
     close_stream(*channel.control);
+    (void)sync();  // a failure poisons it
   }
   // The one consumer's unread messages must survive it: nothing to free.
   void recover() noexcept {}
-  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload - channel.seal; }
 };
 
 struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
@@ -168,6 +231,10 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
   spsc_ring_consumer ring;
   // The last consumer died holding the record here: handing it out again is a redelivery.
   std::uint64_t redeliver_at;
+  // A file channel recovered after a reboot: every message before this position may have
+  // been handed out before the power went, so each is flagged.
+  std::uint64_t redeliver_until = 0;
+  file_endpoint durable;  // a file channel's flushing (lib/durable/)
   static constexpr unsigned catch_up_polls = 16;  // about 370 ns of pauses here
 
   spsc_consumer_impl(attached a, const endpoint_options& o)
@@ -177,9 +244,16 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
         redeliver_at(channel.control->reading.load(std::memory_order_relaxed) == ring.head() ? ring.head()
                                                                                             : no_position) {
     ring.reader().owner = this;
+    ring.reader().seal = channel.seal;
+    if (channel.seg.file_backed()) {
+      durable = file_endpoint(channel.seg, *channel.control, ring.head());
+      redeliver_until = channel.control->redeliver_until.load(std::memory_order_relaxed);
+    }
     allow_fast();
+    channel.attaching.reset();  // set up: the next endpoint may attach
   }
   ~spsc_consumer_impl() {
+    (void)durable.flush_head(ring.head());
     channel.control->reading.store(no_position, std::memory_order_relaxed);  // a clean exit
     release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid);
   }
@@ -187,16 +261,30 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
   // The inline read (record_reader) is allowed while nothing else needs the library.
   void allow_fast() noexcept {
     record_reader& r = ring.reader();
-    r.fast = !r.view_out && !view_out && !kept && !broken && redeliver_at == no_position;
+    r.fast = !r.view_out && !view_out && !kept && !broken && redeliver_at == no_position &&
+             ring.head() >= redeliver_until && !durable.poisoned();
   }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t&, std::uint64_t&) noexcept {
     if (ring.reader().view_out) return status::busy;  // an inline read's view is out
-    const status s = ring.try_peek(payload, size);
+    if (durable.poisoned()) return status::io_error;
+    status s = ring.try_peek(payload, size);
+    if (s == status::ok && channel.seal != 0) {
+      if (size < channel.seal) {
+        s = status::corrupt;  // no producer writes a message record without its seal
+      } else {
+        payload += channel.seal;
+        size -= channel.seal;
+      }
+    }
     if (s == status::ok && redeliver_at != no_position) {
       redelivering = ring.head() == redeliver_at;
       redeliver_at = no_position;
       if (redelivering) channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (s == status::ok && ring.head() < redeliver_until) {
+      if (!redelivering) channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
+      redelivering = true;
     }
     // Caught up with the producer in a stream: polling the commit word at once would
     // pull the line the producer is writing from under it, a message at a time.
@@ -218,14 +306,20 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     ring.release();
     view_out = false;
     ring.reader().view_out = false;
+    if (durable.due()) (void)durable.flush_head(ring.head());  // a failure poisons it
     allow_fast();
+  }
+  status sync() noexcept {
+    const status s = durable.flush_head(ring.head());
+    allow_fast();  // a failure poisons: no inline read after it
+    return s;
   }
   void keep(std::uint64_t ticket) noexcept {
     consumer_base::keep(ticket);
     ring.reader().fast = false;
   }
   bool view_intact(std::uint64_t) const noexcept override { return true; }
-  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
+  std::size_t max_message_size() const noexcept { return channel.geometry.max_payload - channel.seal; }
 };
 
 channel_stats spsc_stats(std::string_view name) {

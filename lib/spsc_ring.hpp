@@ -49,9 +49,13 @@ inline bool positions_valid(std::uint64_t head, std::uint64_t tail, std::uint64_
 
 class spsc_ring_producer {
  public:
+  // `room_head` is the head the room check trusts: control.head, or in a durable file
+  // channel control.durable_head (lib/durable/file_ring.hpp), so that no byte is reused
+  // before the release that freed it is on stable storage.
   spsc_ring_producer(spsc_control& control, ring_geometry geometry, std::uint64_t tail,
-                     std::uint64_t head) noexcept
-      : control_(&control), w_{geometry, tail, head} {}
+                     std::atomic<std::uint64_t>& room_head) noexcept
+      : control_(&control), room_head_(&room_head),
+        w_{geometry, tail, room_head.load(std::memory_order_acquire)} {}
 
   // Reserves room for `size` payload bytes; on ok, `payload` points at them.
   status try_claim(std::uint64_t size, std::byte*& payload) noexcept {
@@ -59,9 +63,9 @@ class spsc_ring_producer {
     if (size > g.max_payload) return status::too_large;
     const std::uint64_t record = record_size(size);
     const std::uint64_t padding = padding_for(g.capacity, w_.tail, record);
-    const std::uint64_t need = room_needed(g.capacity, w_.tail, record);
+    const std::uint64_t need = room_needed(g.capacity, w_.tail, record) + w_.reserve;
     if (need > g.capacity - (w_.tail - w_.head_cache)) {
-      const std::uint64_t head = control_->head.load(std::memory_order_acquire);  // B
+      const std::uint64_t head = room_head_->load(std::memory_order_acquire);  // B
       if (!positions_valid(head, w_.tail, g.capacity)) return status::corrupt;
       w_.head_cache = head;
       if (need > g.capacity - (w_.tail - w_.head_cache)) return status::full;
@@ -95,7 +99,21 @@ class spsc_ring_producer {
     const std::uint64_t capacity = w_.ring.capacity, tail = w_.tail;
     const std::uint64_t head = control_->head.load(std::memory_order_seq_cst);
     if (!positions_valid(head, tail, capacity)) return true;  // let try_claim report it
-    return room_needed(capacity, tail, record_size(size)) <= capacity - (tail - head);
+    return room_needed(capacity, tail, record_size(size)) + w_.reserve <= capacity - (tail - head);
+  }
+
+  // A file channel's flush: pads the ring to the next multiple of `boundary`, in the room
+  // the claims' reserve kept (so it always fits), and publishes the padding like the one
+  // at the ring's end.
+  void pad_to(std::uint64_t boundary) noexcept {
+    const std::uint64_t part = w_.tail % boundary;
+    if (part == 0) return;
+    const std::uint64_t padding = boundary - part;
+    commit_word_at(w_.ring, w_.tail + padding).store(0, std::memory_order_relaxed);
+    publish_store(commit_word_at(w_.ring, w_.tail), commit_word(w_.tail, padding, true));  // as A
+    w_.tail += padding;
+    control_->tail.store(w_.tail, std::memory_order_release);
+    wake_sleepers(control_->data_ready);
   }
 
   std::uint64_t tail() const noexcept { return w_.tail; }
@@ -104,6 +122,7 @@ class spsc_ring_producer {
 
  private:
   spsc_control* control_;
+  std::atomic<std::uint64_t>* room_head_;
   record_writer w_;
 };
 

@@ -15,6 +15,7 @@ const char* to_string(status s) noexcept {
     case status::too_large: return "too_large";
     case status::busy: return "busy";
     case status::corrupt: return "corrupt";
+    case status::io_error: return "io_error";
   }
   return "unknown";
 }
@@ -46,6 +47,7 @@ class category final : public std::error_category {
       case errc::limit_reached: return "participant limit reached";
       case errc::system_error: return "system error";
       case errc::abandoned: return "segment abandoned half-built";
+      case errc::io_failed: return "a flush to stable storage failed";
     }
     return "unknown shmq error";
   }

@@ -31,7 +31,7 @@ struct heap_ring {
 
   // Endpoints start from the positions stored in the control block, as attach does.
   detail::spsc_ring_producer producer() {
-    return {*control, geometry(), control->tail.load(), control->head.load()};
+    return {*control, geometry(), control->tail.load(), control->head};
   }
   detail::spsc_ring_consumer consumer() { return {*control, geometry(), control->head.load()}; }
 

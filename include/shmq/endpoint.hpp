@@ -37,6 +37,11 @@ class basic_producer {
   // that attaches later reopens the channel.
   void close() noexcept;
 
+  // Returns once every message this producer committed before the call is on stable
+  // storage (a durable file channel, shmq/durability.hpp): ok, or status::io_error if a
+  // flush failed (then never ok again). Elsewhere there is nothing to flush: ok.
+  [[nodiscard]] status sync();
+
   std::size_t max_message_size() const noexcept;
 
   // Event loops (shmq/readiness.hpp): the descriptor to watch for reading, made on first
@@ -73,6 +78,11 @@ class basic_consumer {
   [[nodiscard]] pop_result try_pop(std::span<std::byte> buffer);
   [[nodiscard]] pop_result pop_for(std::span<std::byte> buffer, std::chrono::nanoseconds timeout);
   [[nodiscard]] pop_result pop(std::span<std::byte> buffer);
+
+  // Returns once every release this consumer made before the call is on stable storage
+  // (a durable file channel): after a power loss it is not handed those messages again.
+  // ok, or status::io_error if a flush failed. Elsewhere: ok.
+  [[nodiscard]] status sync();
 
   std::size_t max_message_size() const noexcept;
   // Messages this consumer received with view::redelivered() set.

@@ -15,7 +15,7 @@ namespace shmq {
 namespace detail {
 class loan_owner {
  public:
-  virtual void commit_loan(std::uint64_t ticket, std::size_t used) noexcept = 0;
+  virtual shmq::status commit_loan(std::uint64_t ticket, std::size_t used) noexcept = 0;
   virtual void abort_loan(std::uint64_t ticket) noexcept = 0;
 
  protected:
@@ -54,11 +54,15 @@ class loan {
   std::span<std::byte> data() const noexcept { return {data_, size_}; }
   std::size_t size() const noexcept { return size_; }
 
-  // Publishes the first `used` bytes (all of them by default).
-  void commit() noexcept { commit(size_); }
-  void commit(std::size_t used) noexcept {
-    if (owner_ != nullptr) std::exchange(owner_, nullptr)->commit_loan(ticket_, used < size_ ? used : size_);
+  // Publishes the first `used` bytes (all of them by default). ok, or status::io_error
+  // on a durable file channel whose flush failed (shmq/durability.hpp); status::empty
+  // if there was no loan.
+  shmq::status commit() noexcept { return commit(size_); }
+  shmq::status commit(std::size_t used) noexcept {
+    shmq::status s = shmq::status::empty;
+    if (owner_ != nullptr) s = std::exchange(owner_, nullptr)->commit_loan(ticket_, used < size_ ? used : size_);
     status_ = status::empty;
+    return s;
   }
   // The consumer never sees an aborted loan.
   void abort() noexcept {

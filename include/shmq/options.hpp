@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "shmq/durability.hpp"
+
 namespace shmq {
 
 enum class open_mode {
@@ -34,6 +36,7 @@ struct endpoint_options {
   std::chrono::nanoseconds spin{std::chrono::microseconds(50)};  // spin before sleeping
   shmq::when_producer_gone when_producer_gone = when_producer_gone::wait;
   std::chrono::milliseconds liveness_interval{100};  // how often a sleeper checks
+  file_options file;  // a file-backed channel instead of /dev/shm (shmq/durability.hpp)
 };
 
 }  // namespace shmq

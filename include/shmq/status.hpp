@@ -20,6 +20,8 @@ enum class status : std::uint8_t {
   too_large,  // the message is over the channel's maximum, or the caller's buffer is too small
   busy,       // this endpoint already has a loan or a view outstanding
   corrupt,    // the segment holds something impossible; the endpoint stops trusting it
+  io_error,   // a file-backed channel's flush to stable storage failed: nothing committed or
+              // released since the last good flush is known to be durable (for good)
 };
 
 const char* to_string(status s) noexcept;
@@ -43,6 +45,7 @@ enum class errc {
   limit_reached,      // as many producers, consumers or groups as the channel allows
   system_error,       // an unexpected OS error; the message has details
   abandoned,          // its creator died while setting it up: nothing was ever sent through it
+  io_failed,          // a file channel whose flush to stable storage failed (poisoned)
 };
 
 const std::error_category& error_category() noexcept;

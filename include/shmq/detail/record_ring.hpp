@@ -27,7 +27,8 @@ namespace shmq::detail {
 // A record is there only if C is set and the tag matches its position: the word the
 // producer clears ahead of itself (0) never matches, whatever the position, and a word
 // left from an earlier lap has another tag. length is the payload size; for a padding
-// record, the bytes from its position to the end of the ring.
+// record, the bytes from its position to the end of the ring, or (a file-backed channel's
+// producer after a flush, lib/durable/) to the next file_page boundary.
 inline constexpr std::uint64_t record_header_size = 8;
 inline constexpr std::uint64_t record_alignment = 8;
 inline constexpr std::uint64_t padding_flag = 1ull << 31;
@@ -50,6 +51,14 @@ constexpr bool record_at(std::uint64_t word, std::uint64_t position) noexcept {
   return static_cast<std::uint32_t>(word >> 32) == record_tag(position) && (word & committed_flag) != 0;
 }
 static_assert(!record_at(0, 0) && !record_at(0, std::uint64_t{1} << 35));
+
+// In a file-backed channel (lib/durable/) every message record's payload starts with an
+// 8-byte seal: the CRC32C of the record and the high half of its position, written at
+// commit and checked when the file is opened. The caller's bytes follow it.
+inline constexpr std::uint64_t file_seal_size = 8;
+// A flush in a file-backed channel ends at a page boundary (padding to it): no later
+// write changes a page that holds bytes whose durability was promised.
+inline constexpr std::uint64_t file_page = 4096;
 
 // A ring's geometry after validation, held in process-local memory: never re-read
 // from the segment.
@@ -87,7 +96,9 @@ constexpr record_kind classify(std::uint64_t word, std::uint64_t position, std::
   const std::uint64_t offset = position & (capacity - 1);
   const std::uint64_t length = word & length_mask;
   if ((word & padding_flag) != 0)
-    return offset != 0 && length == capacity - offset ? record_kind::padding : record_kind::bad;
+    return offset != 0 && (length == capacity - offset || (length < file_page && (offset + length) % file_page == 0))
+               ? record_kind::padding
+               : record_kind::bad;
   return length <= max_payload && record_size(length) <= capacity - offset ? record_kind::message
                                                                            : record_kind::bad;
 }
@@ -101,18 +112,21 @@ struct record_writer {
   loan_owner* owner = nullptr;
   bool fast = false;
   bool loan_out = false;
+  std::uint32_t seal = 0;     // file_seal_size in a file-backed channel, else 0
+  std::uint32_t reserve = 0;  // file_page in a flushing file channel: room kept for a page pad
 
   // A loan for `size` bytes if it fits before the ring's end in the room known;
   // otherwise an empty loan, and the library must be asked.
   shmq::loan try_fast_loan(std::size_t size) noexcept {
-    if (!fast || size > ring.max_payload) return {};
-    const std::uint64_t record = record_size(size);
+    if (!fast || size > ring.max_payload - seal) return {};
+    const std::uint64_t record = record_size(size + seal);
     if (padding_for(ring.capacity, tail, record) != 0 ||
-        room_needed(ring.capacity, tail, record) > ring.capacity - (tail - head_cache))
+        room_needed(ring.capacity, tail, record) + reserve > ring.capacity - (tail - head_cache))
       return {};
     fast = false;
     loan_out = true;
-    return access::make_loan(owner, 0, ring.data + (tail & (ring.capacity - 1)) + record_header_size, size);
+    return access::make_loan(owner, 0, ring.data + (tail & (ring.capacity - 1)) + record_header_size + seal,
+                             size);
   }
 };
 
@@ -126,6 +140,7 @@ struct record_reader {
   view_owner* owner = nullptr;
   bool fast = false;
   bool view_out = false;
+  std::uint32_t seal = 0;  // file_seal_size in a file-backed channel, else 0
 
   // The message at head if a whole one is there; otherwise an empty view, and the
   // library must be asked (it also reports what is wrong, if anything is).
@@ -136,11 +151,13 @@ struct record_reader {
     if (classify(word, head, ring.capacity, ring.max_payload) != record_kind::message) return {};
     const std::uint64_t offset = head & (ring.capacity - 1);
     const std::uint64_t length = word & length_mask;
+    if (length < seal) return {};
     fast = false;
     view_out = true;
     taken = record_size(length);
     reading->store(head, std::memory_order_relaxed);  // see lib/spsc_ring.hpp, consumer step 3
-    return access::make_view(owner, head, ring.data + offset + record_header_size, length, 0, false);
+    return access::make_view(owner, head, ring.data + offset + record_header_size + seal, length - seal, 0,
+                             false);
   }
 };
 

@@ -1,0 +1,146 @@
+// Durable file-backed SPSC channels (docs/durability.md), with their floor in the same run.
+//   floor_fdatasync_append_latency: write() of the message appended to a plain file, then
+//       fdatasync(): what one message made durable costs with no queue at all.
+//   durable_spsc_commit_latency: a per-commit channel's commit(), which returns once the
+//       message is on stable storage (the consumer, untimed, drains it in between).
+//   durable_spsc_throughput_{shm,none,group}: the two-process stream of
+//       shmq_spsc_throughput through /dev/shm, a file at level none, and a file with group
+//       commit, all by this one harness.
+// Files go in $SHMQ_BENCH_DIR (default /var/tmp, which must be a real filesystem, not
+// tmpfs: check with `stat -f -c %T /var/tmp`).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "shmq/spsc.hpp"
+#include "shmq_exchange.hpp"
+#include "suites.hpp"
+
+namespace shmq_bench {
+
+namespace {
+
+class bench_dir {
+ public:
+  bench_dir() {
+    const char* parent = std::getenv("SHMQ_BENCH_DIR");
+    std::string pattern = std::string(parent != nullptr ? parent : "/var/tmp") + "/shmq-bench-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    path_ = pattern;
+  }
+  ~bench_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const char* leaf) const { return path_ + "/" + leaf; }
+
+ private:
+  std::string path_;
+};
+
+long env_or(const char* name, long fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::atol(v) : fallback;
+}
+
+shmq::channel_options durable_options(const std::string& path, shmq::durability level) {
+  shmq::channel_options o;
+  o.capacity = 1u << 20;
+  o.max_message_size = 64u << 10;
+  o.file.path = path;
+  o.file.durability = level;
+  // Group commit as benchmarked: a flush every 65536 messages or 10 ms, whichever comes
+  // first ($SHMQ_BENCH_GROUP_MESSAGES, $SHMQ_BENCH_GROUP_US to try others).
+  o.file.group_messages = static_cast<std::uint32_t>(env_or("SHMQ_BENCH_GROUP_MESSAGES", 65536));
+  o.file.group_interval = std::chrono::microseconds(env_or("SHMQ_BENCH_GROUP_US", 10000));
+  return o;
+}
+
+void floor_fdatasync_append(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  bench_dir dir;
+  const std::string path = dir.file("append.log");
+  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_APPEND | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open");
+  const payload message(bytes);
+  std::vector<std::byte> buf(bytes);
+  std::vector<std::int64_t> samples;
+  std::uint64_t seq = 0;
+  for (auto _ : state) {
+    message.write(buf.data(), seq++);
+    const auto start = bench_clock::now();
+    if (::write(fd, buf.data(), bytes) != static_cast<ssize_t>(bytes) || ::fdatasync(fd) != 0) {
+      state.SkipWithError("write or fdatasync failed");
+      break;
+    }
+    samples.push_back(std::chrono::nanoseconds(bench_clock::now() - start).count());
+  }
+  ::close(fd);
+  // One-way already: report_one_way halves round trips, so give it twice the time.
+  for (auto& s : samples) s *= 2;
+  if (!state.error_occurred()) report_one_way(state, samples);
+}
+
+void durable_spsc_commit_latency(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  bench_dir dir;
+  const auto o = durable_options(dir.file("per-commit.shmq"), shmq::durability::per_commit);
+  shmq::spsc_producer out("bench-per-commit", o);
+  shmq::spsc_consumer in("bench-per-commit", o);
+  const payload message(bytes);
+  std::vector<std::int64_t> samples;
+  std::uint64_t seq = 0;
+  for (auto _ : state) {
+    const auto start = bench_clock::now();
+    shmq::loan l = out.loan_for(bytes, std::chrono::seconds(10));
+    if (!l) {
+      state.SkipWithError("loan failed");
+      break;
+    }
+    message.write(l.data().data(), seq++);
+    if (l.commit() != shmq::status::ok) {
+      state.SkipWithError("commit failed");
+      break;
+    }
+    samples.push_back(std::chrono::nanoseconds(bench_clock::now() - start).count() * 2);
+    shmq::view v = in.try_read();  // untimed: the release makes its own checkpoint
+    if (!v || v.size() != bytes) {
+      state.SkipWithError("the message did not arrive");
+      break;
+    }
+  }
+  if (!state.error_occurred()) report_one_way(state, samples);
+}
+
+template <shmq::durability Level, bool File>
+void durable_spsc_throughput(benchmark::State& state) {
+  bench_dir dir;
+  auto o = durable_options(dir.file("stream.shmq"), Level);
+  if (!File) o.file = {};
+  time_one_way_stream<shmq::spsc_producer, shmq::spsc_consumer>(state, o);
+}
+
+}  // namespace
+
+void register_durable_suite() {
+  // Kernel-paced: each durable message costs a device flush (milliseconds on a VM disk).
+  for (std::int64_t bytes : {64, 1024, 4096}) {
+    register_guarded("floor_fdatasync_append_latency", floor_fdatasync_append, 400)->Arg(bytes);
+    register_guarded("durable_spsc_commit_latency", durable_spsc_commit_latency, 400)->Arg(bytes);
+  }
+  register_side_by_side({throughput_family("durable_spsc_throughput_shm",
+                                           durable_spsc_throughput<shmq::durability::none, false>, pace::cache),
+                         throughput_family("durable_spsc_throughput_none",
+                                           durable_spsc_throughput<shmq::durability::none, true>, pace::cache),
+                         throughput_family("durable_spsc_throughput_group",
+                                           durable_spsc_throughput<shmq::durability::group_commit, true>,
+                                           pace::cache)});
+}
+
+}  // namespace shmq_bench

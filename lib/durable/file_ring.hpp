@@ -1,0 +1,73 @@
+// What a file-backed SPSC channel adds to the ring of lib/spsc_ring.hpp (which it uses
+// unchanged, mapped MAP_SHARED from the file): record seals, when to flush, consumer
+// checkpoints, and the recovery after a reboot. docs/durability.md has the argument.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "../layout.hpp"
+#include "../registry.hpp"
+#include "../segment.hpp"
+#include "shmq/durability.hpp"
+
+namespace shmq::detail {
+
+// Locks on a file channel's descriptor (registry.hpp), past every participant slot:
+// attaching (the recovery) and writing a checkpoint each happen under one.
+inline constexpr std::uint64_t attach_lock = creator_lock + 1;
+inline constexpr std::uint64_t checkpoint_lock = creator_lock + 2;
+
+struct file_policy {
+  shmq::durability level = durability::none;
+  std::uint64_t group_messages = 1;
+  std::chrono::nanoseconds group_interval{0};
+  bool flushes() const noexcept { return level != durability::none; }
+};
+file_policy file_policy_of(const segment_header& h) noexcept;
+
+// When a flush is due: every commit (release) under per_commit; under group_commit the
+// group_messages-th since the last flush, or the first one group_interval after it.
+class flush_schedule {
+ public:
+  bool due(const file_policy& p) noexcept {
+    if (p.level != durability::group_commit) return p.level == durability::per_commit;
+    return ++pending_ >= p.group_messages || clock::now() - last_ >= p.group_interval;
+  }
+  void flushed() noexcept {
+    pending_ = 0;
+    last_ = clock::now();
+  }
+
+ private:
+  std::uint64_t pending_ = 0;
+  clock::time_point last_ = clock::now();
+};
+
+// The seal of the message record at `position` whose length (commit word) is `length`,
+// seal included: CRC32C over position, length and the caller's bytes, and position's
+// high half (the commit word's tag holds the low half).
+void seal_record(const ring_geometry& g, std::uint64_t position, std::uint64_t length) noexcept;
+bool seal_intact(const ring_geometry& g, std::uint64_t position, std::uint64_t length) noexcept;
+
+// Flushes the ring bytes of positions [from, to) and the commit word at `to` (cleared
+// for the next record). 0 or an errno.
+int flush_ring(const segment& seg, const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept;
+
+// Writes `head` into the older checkpoint slot under checkpoint_lock and, with `flush`,
+// flushes it; then (only once it is on stable storage) raises control.durable_head to
+// it. 0 or an errno.
+int write_checkpoint(const segment& seg, spsc_control& control, std::uint64_t head, const std::string& boot,
+                     bool flush) noexcept;
+
+// Run by the first endpoint to attach (none alive), under attach_lock, before the control
+// block is read. If the newest checkpoint was written in another boot, the machine went
+// down with the file open: rebuild the control block from the header and the checkpoint,
+// keep the records from its head that check out, drop the rest of the ring (zeroed, so
+// that nothing of a dropped tail comes back later), mark what is left redelivered, and
+// write a checkpoint of this boot. Returns whether it did; throws shmq::error (corrupt:
+// no valid checkpoint; io_failed: the flush of the result failed).
+bool recover_after_reboot(const segment& seg, const file_policy& policy);
+
+}  // namespace shmq::detail

@@ -1,0 +1,76 @@
+// The crash-image model of a power loss (docs/durability.md, "Test method").
+//
+// A flush observer (lib/durable/flush.hpp) copies every range a completed flush covered
+// into `durable`: what the disk is known to hold. At a crash point, an image is the
+// durable bytes plus, for each page whose bytes differ in the page cache, the page left
+// old, written new, or torn: each of its 512-byte sectors old, new or garbage.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "durable/flush.hpp"
+
+namespace shmq::test {
+
+class durable_image {
+ public:
+  static constexpr std::size_t page = 4096, sector = 512;
+
+  // `initial`: the file as its creator synced it.
+  explicit durable_image(std::vector<std::byte> initial) : durable_(std::move(initial)) {
+    detail::set_flush_observer(&durable_image::on_flush, this);
+  }
+  ~durable_image() { detail::set_flush_observer(nullptr, nullptr); }
+  durable_image(const durable_image&) = delete;
+  durable_image& operator=(const durable_image&) = delete;
+
+  // Stops watching (recovering an image flushes too) and starts again.
+  void pause() noexcept { paused_ = true; }
+  void resume() noexcept { paused_ = false; }
+  std::uint64_t flushes() const noexcept { return flushes_; }
+
+  // One possible disk after a power loss now, given the page cache `live`.
+  std::vector<std::byte> crash(std::span<const std::byte> live, std::mt19937_64& rng) const {
+    std::vector<std::byte> image = durable_;
+    for (std::size_t p = 0; p < live.size(); p += page) {
+      const std::size_t n = std::min(page, live.size() - p);
+      if (std::memcmp(&image[p], &live[p], n) == 0) continue;  // not dirty
+      switch (rng() % 3) {
+        case 0: break;  // never written back
+        case 1: std::memcpy(&image[p], &live[p], n); break;
+        default:  // torn: sector by sector
+          for (std::size_t s = p; s < p + n; s += sector) {
+            const std::size_t m = std::min(sector, p + n - s);
+            const unsigned pick = rng() % 8;
+            if (pick < 3) continue;  // old
+            if (pick < 7) {
+              std::memcpy(&image[s], &live[s], m);  // new
+            } else {
+              for (std::size_t i = 0; i < m; ++i) image[s + i] = static_cast<std::byte>(rng());
+            }
+          }
+      }
+    }
+    return image;
+  }
+
+ private:
+  static void on_flush(void* self, const std::byte* base, std::uint64_t offset, std::uint64_t length) {
+    auto& d = *static_cast<durable_image*>(self);
+    if (d.paused_) return;
+    ++d.flushes_;
+    const std::uint64_t end = std::min<std::uint64_t>(offset + length, d.durable_.size());
+    if (offset < end) std::memcpy(&d.durable_[offset], base + offset, end - offset);
+  }
+
+  std::vector<std::byte> durable_;
+  bool paused_ = false;
+  std::uint64_t flushes_ = 0;
+};
+
+}  // namespace shmq::test
