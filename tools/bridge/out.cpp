@@ -1,0 +1,227 @@
+// Direction out: an shmq MPMC channel -> an AMQP exchange, with publisher confirms.
+// An shmq endpoint holds one view at a time, so a confirm window of W messages is W
+// consumer endpoints of the same channel: each holds its view until the broker confirmed
+// the message, and only then releases it. Killed at any moment, the bridge leaves every
+// unconfirmed message in the ring, and the next consumer gets it with redelivered() set.
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include <shmq/mpmc.hpp>
+
+#include "bridge.hpp"
+
+namespace shmq_bridge {
+namespace {
+
+struct held {
+  shmq::view view;
+  std::uint64_t tag = 0;      // delivery tag of the latest publish on this connection
+  std::uint64_t number = 0;   // this bridge's running number (part of the message id)
+  bool redelivered = false;   // shmq said so, or we published it before
+};
+
+class out_bridge {
+ public:
+  out_bridge(const config& c, counters& n) : c_(c), n_(n), link_(c.broker) {
+    shmq::mpmc_options o;
+    o.slots = c.slots;
+    o.max_message_size = c.max_message_size;
+    o.max_consumers = std::max<std::uint32_t>(16, c.confirm_window);
+    for (unsigned i = 0; i < c.confirm_window; ++i) consumers_.emplace_back(c.channel, o);
+    slots_.resize(c.confirm_window);
+    for (unsigned i = 0; i < c.confirm_window; ++i) free_.push_back(i);
+  }
+
+  int run() {
+    while (!stop_requested) {
+      if (!link_.connected()) {
+        if (!link_.connect(stop_requested)) break;
+        if (auto e = setup(); !e.empty()) {
+          std::fprintf(stderr, "shmq-bridge: %s\n", e.c_str());
+          link_.drop();
+          continue;
+        }
+        n_.reconnects = link_.reconnects();
+        // Everything unconfirmed goes again, in its order, flagged.
+        for (unsigned i : order_)
+          if (!publish(i, true)) break;
+      }
+      fill();
+      if (link_.connected()) poll();
+    }
+    return 0;
+  }
+
+ private:
+  std::string setup() {
+    auto* s = link_.state();
+    amqp_confirm_select(s, link::channel);
+    if (auto e = link_.check(amqp_get_rpc_reply(s), "confirm.select"); !e.empty()) return e;
+    if (!c_.queue.empty()) {
+      amqp_table_t none{0, nullptr};
+      amqp_queue_declare(s, link::channel, amqp_cstring_bytes(c_.queue.c_str()), 0, 1, 0, 0, none);
+      if (auto e = link_.check(amqp_get_rpc_reply(s), "queue.declare"); !e.empty()) return e;
+      if (!c_.exchange.empty()) {
+        amqp_queue_bind(s, link::channel, amqp_cstring_bytes(c_.queue.c_str()),
+                        amqp_cstring_bytes(c_.exchange.c_str()), amqp_cstring_bytes(c_.routing_key.c_str()),
+                        none);
+        if (auto e = link_.check(amqp_get_rpc_reply(s), "queue.bind"); !e.empty()) return e;
+      }
+    }
+    next_tag_ = 1;
+    return {};
+  }
+
+  // Takes views while the window has room: waits briefly only when nothing is in flight.
+  void fill() {
+    while (!free_.empty() && !stop_requested) {
+      const unsigned i = free_.front();
+      auto v = order_.empty() ? consumers_[i].read_for(std::chrono::milliseconds(50)) : consumers_[i].try_read();
+      if (!v) {
+        if (v.status() == shmq::status::corrupt) {
+          std::fprintf(stderr, "shmq-bridge: channel '%s' is corrupt\n", c_.channel.c_str());
+          stop_requested = true;
+        }
+        return;
+      }
+      free_.pop_front();
+      held& h = slots_[i];
+      h.redelivered = v.redelivered();
+      h.number = ++number_;
+      h.view = std::move(v);
+      order_.push_back(i);
+      ++n_.forwarded;
+      if (h.redelivered) ++n_.redelivered;
+      n_.in_flight = order_.size();
+      if (link_.connected() && !publish(i, false)) return;
+    }
+  }
+
+  bool publish(unsigned i, bool again) {
+    held& h = slots_[i];
+    if (again) {
+      h.redelivered = true;
+      ++n_.republished;
+    }
+    const std::string id = c_.source_id + ":" + std::to_string(h.number);
+    amqp_basic_properties_t p{};
+    p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
+    p.delivery_mode = 2;
+    p.message_id = amqp_cstring_bytes(id.c_str());
+    p.content_type = amqp_cstring_bytes("application/octet-stream");
+    amqp_table_entry_t flag;
+    if (h.redelivered) {
+      flag.key = amqp_cstring_bytes("x-shmq-redelivered");
+      flag.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+      flag.value.value.boolean = 1;
+      p._flags |= AMQP_BASIC_HEADERS_FLAG;
+      p.headers = {1, &flag};
+    }
+    const auto data = h.view.data();
+    amqp_bytes_t body{data.size(), const_cast<std::byte*>(data.data())};
+    const int rc = amqp_basic_publish(link_.state(), link::channel, amqp_cstring_bytes(c_.exchange.c_str()),
+                                      amqp_cstring_bytes(c_.routing_key.c_str()), 1, 0, &p, body);
+    if (rc != AMQP_STATUS_OK) {
+      std::fprintf(stderr, "shmq-bridge: publish: %s; reconnecting\n", amqp_error_string2(rc));
+      link_.drop();
+      return false;
+    }
+    h.tag = next_tag_++;
+    return true;
+  }
+
+  // Confirms, nacks and returns; waits up to 50 ms for the first frame when the window
+  // is full, never when there is room to take more.
+  void poll() {
+    for (;;) {
+      amqp_frame_t f;
+      timeval tv{0, free_.empty() || !order_.empty() ? 50000 : 0};
+      if (!free_.empty()) tv = {0, 0};
+      const int rc = amqp_simple_wait_frame_noblock(link_.state(), &f, &tv);
+      if (rc == AMQP_STATUS_TIMEOUT) return;
+      if (rc != AMQP_STATUS_OK) {
+        std::fprintf(stderr, "shmq-bridge: connection lost: %s; reconnecting\n", amqp_error_string2(rc));
+        link_.drop();
+        return;
+      }
+      if (f.frame_type != AMQP_FRAME_METHOD) continue;
+      switch (f.payload.method.id) {
+        case AMQP_BASIC_ACK_METHOD: {
+          auto* m = static_cast<amqp_basic_ack_t*>(f.payload.method.decoded);
+          settle(m->delivery_tag, m->multiple, true);
+          break;
+        }
+        case AMQP_BASIC_NACK_METHOD: {
+          auto* m = static_cast<amqp_basic_nack_t*>(f.payload.method.decoded);
+          settle(m->delivery_tag, m->multiple, false);
+          break;
+        }
+        case AMQP_BASIC_RETURN_METHOD: {
+          // Unroutable: its ack follows, but it reached no queue. Read the content off
+          // the wire and mark the message to go again.
+          amqp_message_t msg;
+          amqp_read_message(link_.state(), link::channel, &msg, 0);
+          amqp_destroy_message(&msg);
+          returned_ = true;
+          std::fprintf(stderr, "shmq-bridge: broker returned a message as unroutable (exchange '%s', key '%s'); publishing again\n",
+                       c_.exchange.c_str(), c_.routing_key.c_str());
+          break;
+        }
+        case AMQP_CHANNEL_CLOSE_METHOD:
+        case AMQP_CONNECTION_CLOSE_METHOD:
+          std::fprintf(stderr, "shmq-bridge: broker closed the connection; reconnecting\n");
+          link_.drop();
+          return;
+        default:
+          break;
+      }
+      if (!free_.empty()) return;
+    }
+  }
+
+  void settle(std::uint64_t tag, bool multiple, bool ack) {
+    std::vector<unsigned> again;
+    for (auto it = order_.begin(); it != order_.end();) {
+      held& h = slots_[*it];
+      if (h.tag == tag || (multiple && h.tag < tag)) {
+        if (ack && !returned_) {
+          h.view.release();  // only now: the broker has it on disk
+          ++n_.confirmed;
+          free_.push_back(*it);
+        } else {
+          again.push_back(*it);
+        }
+        it = order_.erase(it);
+        if (returned_ && h.tag == tag) returned_ = false;
+      } else {
+        ++it;
+      }
+    }
+    for (unsigned i : again) {
+      order_.push_back(i);
+      if (!publish(i, true)) break;
+    }
+    n_.in_flight = order_.size();
+  }
+
+  const config& c_;
+  counters& n_;
+  link link_;
+  std::vector<shmq::mpmc_consumer> consumers_;
+  std::vector<held> slots_;
+  std::deque<unsigned> free_, order_;  // order_: held views in the order they were taken
+  std::uint64_t next_tag_ = 1, number_ = 0;
+  bool returned_ = false;
+};
+
+}  // namespace
+
+int run_out(const config& c, counters& n) {
+  out_bridge b(c, n);
+  return b.run();
+}
+
+}  // namespace shmq_bridge
