@@ -9,8 +9,6 @@
 //       co_await async_read per message.
 //   shmq_spsc_throughput_asio_drain: the same coroutine in the reactor style, co_await
 //       async_wait then try_read() until the ring is empty.
-// Run with SHMQ_FENCES=full for the figures docs/event-loops.md compares: without it,
-// every arm() pays a membarrier.
 #include "shmq/asio.hpp"  // first: it includes <utility> before Boost's awaitable.hpp
 
 #include <boost/asio/co_spawn.hpp>

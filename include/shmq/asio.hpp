@@ -4,13 +4,14 @@
 // each operation tries, arms, and waits on the descriptor with async_wait, so a thread
 // can serve many channels, sockets and timers at once. Timeouts are Asio timers that
 // call cancel(). An operation that finds its message or room at once may complete
-// inside the call that started it (up to 16 in a row per endpoint, then once through a
+// inside the call that started it (up to 64 in a row per endpoint, then once through a
 // post): a handler must not expect to run later. docs/event-loops.md has the details.
 //
 //   shmq::asio::endpoint jobs(io.get_executor(), shmq::mpmc_consumer("jobs"));
 //   shmq::view v = co_await shmq::asio::async_read(jobs, use_awaitable);  // throws at the end
 // With use_awaitable, an operation that finds its message or room at once returns it
-// from a plain coroutine, without the composed operation (about half the cost).
+// from a plain coroutine, without building the composed operation. async_wait is the
+// reactor style: wait, then drain with try_read() (no await per message).
 #pragma once
 
 #include <utility>  // first: Boost 1.74's awaitable.hpp uses std::exchange without it
