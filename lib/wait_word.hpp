@@ -107,7 +107,9 @@ inline void wake_sleepers(wait_word& w) noexcept {
   // F0: a handle waits here without membarriers (fenced_publishers): the store-load
   // fence that publish_store's light path left out. Why the first handle's single
   // membarrier covers a publisher that read 0 here: see fenced_publishers_settled().
+#if !defined(__SANITIZE_THREAD__)  // under TSan P is a seq_cst store already (fence.hpp)
   if (w.fenced_publishers.load(std::memory_order_relaxed) != 0) std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
   std::uint32_t v = w.word.load(std::memory_order_seq_cst);  // F
   while (v & (futex_sleeper | handle_armed)) {
     if (w.word.compare_exchange_weak(v, (v + epoch_step) & ~(futex_sleeper | handle_armed),

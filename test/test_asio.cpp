@@ -78,7 +78,8 @@ TEST_CASE("asio: one thread reads three kinds of channel with coroutines while a
   std::function<void()> tick = [&] {
     timer.expires_after(1ms);
     timer.async_wait([&](error_code ec) {
-      if (ec) return;
+      // cancel() misses a wait that has expired but whose handler has not run yet
+      if (ec || finished == 3) return;
       ++ticks;
       tick();
     });
