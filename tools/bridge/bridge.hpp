@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "link.hpp"
 
@@ -11,7 +12,9 @@ namespace shmq_bridge {
 
 struct config {
   link_options broker;
-  std::string channel;      // the shmq channel (MPMC)
+  std::string channel;      // the shmq channel
+  bool pubsub = false;      // a pub/sub channel (out: a member of `group`; in: a publisher), else MPMC
+  std::string group = "shmq-bridge";  // out, pub/sub: the consumer group
   std::string exchange;     // out: publish here ("" is the default exchange)
   std::string routing_key;  // out: with this key
   std::string queue;        // in: consume this queue; out: declare and bind it if set
@@ -19,6 +22,7 @@ struct config {
   unsigned confirm_window = 64;  // out: messages published and not yet confirmed
   unsigned prefetch = 256;       // in: basic.qos prefetch count
   unsigned ack_every = 64;       // in: multiple-ack after this many (or when idle)
+  bool envelope = false;         // in: write shmq/bridge/envelope.hpp's envelope around each body
   std::size_t slots = 1024, max_message_size = 4096;  // if the bridge creates the channel
   bool stats = false;
   std::string stats_file;  // JSON, rewritten every second
@@ -28,6 +32,9 @@ struct counters {
   std::atomic<std::uint64_t> forwarded{0}, confirmed{0}, redelivered{0}, in_flight{0}, reconnects{0},
       republished{0};
 };
+
+// A header on a message bridge out publishes again (or took again from a dead consumer).
+inline constexpr std::string_view redelivered_header = "x-shmq-redelivered";
 
 extern volatile bool stop_requested;
 

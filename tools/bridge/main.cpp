@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   config c;
   c.broker.url = "amqp://guest:guest@localhost:5672";
   const auto common = [&](CLI::App* s) {
-    s->add_option("channel", c.channel, "shmq MPMC channel name")->required();
+    s->add_option("channel", c.channel, "shmq channel name (MPMC unless --pubsub)")->required();
     s->add_option("--url", c.broker.url, "broker URL amqp://user:password@host:port/vhost (the password is never printed)")
         ->envname("SHMQ_BRIDGE_URL");
     s->add_option("--queue", c.queue, "queue (in: consumed; out: declared durable and bound if given)");
@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   };
   auto* out = app.add_subcommand("out", "shmq channel -> exchange, with publisher confirms");
   common(out);
+  out->add_flag("--pubsub", c.pubsub, "the channel is pub/sub: consume as a member of --group");
+  out->add_option("--group", c.group, "pub/sub consumer group")->capture_default_str();
   out->add_option("--exchange", c.exchange, "exchange to publish to ('' = default exchange)");
   out->add_option("--routing-key", c.routing_key, "routing key")->required();
   out->add_option("--confirm-window", c.confirm_window, "messages in flight before waiting for confirms")
@@ -61,6 +63,9 @@ int main(int argc, char** argv) {
   auto* in = app.add_subcommand("in", "queue -> shmq channel, acked after the shmq commit");
   common(in);
   in->get_option("--queue")->required();
+  in->add_flag("--pubsub", c.pubsub, "the channel is pub/sub: write as a publisher");
+  in->add_flag("--envelope", c.envelope,
+               "write each message in an envelope with its message id and redelivered flag (shmq/bridge/envelope.hpp)");
   in->add_option("--prefetch", c.prefetch, "basic.qos prefetch count")->check(CLI::Range(1u, 65535u))->capture_default_str();
   in->add_option("--ack-every", c.ack_every, "multiple-ack after this many commits (or when idle)")
       ->check(CLI::Range(1u, 65535u))

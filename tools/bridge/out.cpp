@@ -1,15 +1,20 @@
-// Direction out: an shmq MPMC channel -> an AMQP exchange, with publisher confirms.
-// An shmq endpoint holds one view at a time, so a confirm window of W messages is W
-// consumer endpoints of the same channel: each holds its view until the broker confirmed
-// the message, and only then releases it. Killed at any moment, the bridge leaves every
-// unconfirmed message in the ring, and the next consumer gets it with redelivered() set.
+// Direction out: an shmq channel (MPMC, or a pub/sub group) -> an AMQP exchange, with
+// publisher confirms. An shmq endpoint holds one view at a time, so a confirm window of W
+// messages is W consumer endpoints of the same channel (W members of the group): each
+// holds its view until the broker confirmed the message, and only then releases it.
+// Killed at any moment, the bridge leaves every unconfirmed message in the ring, and the
+// next consumer (the next member) gets it with redelivered() set.
+#include <poll.h>
+
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <shmq/mpmc.hpp>
+#include <shmq/pubsub.hpp>
 
 #include "bridge.hpp"
 
@@ -23,14 +28,11 @@ struct held {
   bool redelivered = false;   // shmq said so, or we published it before
 };
 
+template <class Consumer>
 class out_bridge {
  public:
-  out_bridge(const config& c, counters& n) : c_(c), n_(n), link_(c.broker) {
-    shmq::mpmc_options o;
-    o.slots = c.slots;
-    o.max_message_size = c.max_message_size;
-    o.max_consumers = std::max<std::uint32_t>(16, c.confirm_window);
-    for (unsigned i = 0; i < c.confirm_window; ++i) consumers_.emplace_back(c.channel, o);
+  out_bridge(const config& c, counters& n, const std::function<Consumer()>& make) : c_(c), n_(n), link_(c.broker) {
+    for (unsigned i = 0; i < c.confirm_window; ++i) consumers_.push_back(make());
     slots_.resize(c.confirm_window);
     for (unsigned i = 0; i < c.confirm_window; ++i) free_.push_back(i);
   }
@@ -49,8 +51,9 @@ class out_bridge {
         for (unsigned i : order_)
           if (!publish(i, true)) break;
       }
-      fill();
-      if (link_.connected()) poll();
+      const bool took = fill();
+      const bool heard = link_.connected() && poll();
+      if (!took && !heard && !free_.empty() && !order_.empty()) wait_for_work();
     }
     return 0;
   }
@@ -76,7 +79,9 @@ class out_bridge {
   }
 
   // Takes views while the window has room: waits briefly only when nothing is in flight.
-  void fill() {
+  // True if it took one.
+  bool fill() {
+    bool took = false;
     while (!free_.empty() && !stop_requested) {
       const unsigned i = free_.front();
       auto v = order_.empty() ? consumers_[i].read_for(std::chrono::milliseconds(50)) : consumers_[i].try_read();
@@ -85,8 +90,9 @@ class out_bridge {
           std::fprintf(stderr, "shmq-bridge: channel '%s' is corrupt\n", c_.channel.c_str());
           stop_requested = true;
         }
-        return;
+        return took;
       }
+      took = true;
       free_.pop_front();
       held& h = slots_[i];
       h.redelivered = v.redelivered();
@@ -96,8 +102,29 @@ class out_bridge {
       ++n_.forwarded;
       if (h.redelivered) ++n_.redelivered;
       n_.in_flight = order_.size();
-      if (link_.connected() && !publish(i, false)) return;
+      if (link_.connected() && !publish(i, false)) break;
     }
+    return took;
+  }
+
+  // Room in the window, messages in flight, and nothing to do: sleeps until a frame
+  // or a message may be there (or 50 ms), instead of spinning on both.
+  void wait_for_work() {
+    pollfd fds[2];
+    nfds_t n = 0;
+    if (link_.connected()) {
+      auto* s = link_.state();
+      if (amqp_frames_enqueued(s) || amqp_data_in_buffer(s)) return;
+      fds[n++] = {amqp_get_sockfd(s), POLLIN, 0};
+    }
+    auto& next = consumers_[free_.front()];
+    try {
+      if (next.arm() == shmq::arm_result::ready) return;
+      fds[n++] = {next.native_handle(), POLLIN, 0};
+    } catch (const shmq::error&) {
+      // No readiness descriptor (out of descriptors or wake slots): a short nap instead.
+    }
+    ::poll(fds, n, n == 2 ? 50 : 1);
   }
 
   bool publish(unsigned i, bool again) {
@@ -114,7 +141,7 @@ class out_bridge {
     p.content_type = amqp_cstring_bytes("application/octet-stream");
     amqp_table_entry_t flag;
     if (h.redelivered) {
-      flag.key = amqp_cstring_bytes("x-shmq-redelivered");
+      flag.key = {redelivered_header.size(), const_cast<char*>(redelivered_header.data())};
       flag.value.kind = AMQP_FIELD_KIND_BOOLEAN;
       flag.value.value.boolean = 1;
       p._flags |= AMQP_BASIC_HEADERS_FLAG;
@@ -134,18 +161,17 @@ class out_bridge {
   }
 
   // Confirms, nacks and returns; waits up to 50 ms for the first frame when the window
-  // is full, never when there is room to take more.
-  void poll() {
-    for (;;) {
+  // is full, never when there is room to take more. True if it handled a frame.
+  bool poll() {
+    for (bool heard = false;; heard = true) {
       amqp_frame_t f;
-      timeval tv{0, free_.empty() || !order_.empty() ? 50000 : 0};
-      if (!free_.empty()) tv = {0, 0};
+      timeval tv{0, free_.empty() ? 50000 : 0};
       const int rc = amqp_simple_wait_frame_noblock(link_.state(), &f, &tv);
-      if (rc == AMQP_STATUS_TIMEOUT) return;
+      if (rc == AMQP_STATUS_TIMEOUT) return heard;
       if (rc != AMQP_STATUS_OK) {
         std::fprintf(stderr, "shmq-bridge: connection lost: %s; reconnecting\n", amqp_error_string2(rc));
         link_.drop();
-        return;
+        return true;
       }
       if (f.frame_type != AMQP_FRAME_METHOD) continue;
       switch (f.payload.method.id) {
@@ -174,11 +200,11 @@ class out_bridge {
         case AMQP_CONNECTION_CLOSE_METHOD:
           std::fprintf(stderr, "shmq-bridge: broker closed the connection; reconnecting\n");
           link_.drop();
-          return;
+          return true;
         default:
           break;
       }
-      if (!free_.empty()) return;
+      if (!free_.empty()) return true;
     }
   }
 
@@ -210,7 +236,7 @@ class out_bridge {
   const config& c_;
   counters& n_;
   link link_;
-  std::vector<shmq::mpmc_consumer> consumers_;
+  std::vector<Consumer> consumers_;
   std::vector<held> slots_;
   std::deque<unsigned> free_, order_;  // order_: held views in the order they were taken
   std::uint64_t next_tag_ = 1, number_ = 0;
@@ -220,7 +246,21 @@ class out_bridge {
 }  // namespace
 
 int run_out(const config& c, counters& n) {
-  out_bridge b(c, n);
+  const auto endpoints = std::max<std::uint32_t>(16, c.confirm_window);
+  if (c.pubsub) {
+    shmq::pubsub_options o;
+    o.slots = c.slots;
+    o.max_message_size = c.max_message_size;
+    o.max_subscribers = endpoints;
+    const shmq::subscription member{c.group, shmq::start_from::oldest};
+    out_bridge<shmq::subscriber> b(c, n, [&] { return shmq::subscriber(c.channel, o, member); });
+    return b.run();
+  }
+  shmq::mpmc_options o;
+  o.slots = c.slots;
+  o.max_message_size = c.max_message_size;
+  o.max_consumers = endpoints;
+  out_bridge<shmq::mpmc_consumer> b(c, n, [&] { return shmq::mpmc_consumer(c.channel, o); });
   return b.run();
 }
 
