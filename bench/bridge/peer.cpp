@@ -5,7 +5,7 @@
 //   bridge-bench-peer shmq-produce CHANNEL COUNT SIZE RATE              into channel A
 //   bridge-bench-peer shmq-consume CHANNEL COUNT                        from channel B (enveloped)
 // RATE is messages per second, 0 for as fast as it goes. Each message is
-// | send time (steady clock, ns) | stamped message (sequence, checksum, payload) |; the
+// | time (steady clock, ns: sent, or due when paced) | stamped message (sequence, checksum, payload) |; the
 // consumers check it and print one JSON line: throughput from the first send to the last
 // arrival, and latency percentiles. The publisher prints its confirmed rate.
 #include <algorithm>
@@ -32,18 +32,22 @@ std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
 }
 
-// Fills buf with message seq (the stamped part once, the time at each send).
+// Fills buf with message seq. Paced, the time in it is when the message was due, not when
+// the sender got round to it: a publisher held back by a full window (or a full channel)
+// counts that wait in the latency instead of hiding it.
 struct sender {
   std::vector<std::byte> buf;
   std::int64_t start = 0;
   double rate;
   sender(std::size_t size, double r) : buf(size), rate(r) {}
   std::span<const std::byte> next(std::uint64_t seq) {
-    if (rate > 0) std::this_thread::sleep_until(clock_type::time_point(std::chrono::nanoseconds(
-                      start + static_cast<std::int64_t>(1e9 * static_cast<double>(seq) / rate))));
+    if (seq == 0) start = now_ns();
+    std::int64_t t = start + static_cast<std::int64_t>(1e9 * static_cast<double>(seq) / (rate > 0 ? rate : 1));
+    if (rate > 0)
+      std::this_thread::sleep_until(clock_type::time_point(std::chrono::nanoseconds(t)));
+    else
+      t = now_ns();
     shmq::stamped::fill(std::span(buf).subspan(time_size), seq);
-    const std::int64_t t = now_ns();
-    if (seq == 0) start = t;
     std::memcpy(buf.data(), &t, time_size);
     return buf;
   }
@@ -188,9 +192,11 @@ int amqp_consume(const char* url, const char* queue, std::uint64_t count, unsign
 }
 
 // As run.py's bridges make them: room for a 4 KiB message and its envelope; on channel A,
-// as many consumers as the confirm window (shmq-bridge out's endpoints).
+// as many consumers as the confirm window (shmq-bridge out's endpoints). The ends do not
+// spin before sleeping: on two cores shared with the broker, spinning takes its CPU.
 shmq::mpmc_options channel_options(std::uint32_t consumers) {
   shmq::mpmc_options o;
+  o.spin = std::chrono::nanoseconds(0);
   o.slots = 1024;
   o.max_message_size = 8192;
   o.max_consumers = consumers;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,17 @@ struct counters {
   std::atomic<std::uint64_t> forwarded{0}, confirmed{0}, redelivered{0}, in_flight{0}, reconnects{0},
       republished{0};
 };
+
+// The bridge's endpoints: the sizes it gives a channel it creates, and no spinning before
+// sleeping (its waits are on the network; a spinning bridge takes the CPU the broker needs).
+template <class Options>
+Options channel_options(const config& c) {
+  Options o;
+  o.slots = c.slots;
+  o.max_message_size = c.max_message_size;
+  o.spin = std::chrono::nanoseconds(0);
+  return o;
+}
 
 // A header on a message bridge out publishes again (or took again from a dead consumer).
 inline constexpr std::string_view redelivered_header = "x-shmq-redelivered";

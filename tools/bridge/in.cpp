@@ -133,16 +133,8 @@ int run(Producer producer, const config& c, counters& n) {
 }  // namespace
 
 int run_in(const config& c, counters& n) {
-  if (c.pubsub) {
-    shmq::pubsub_options o;
-    o.slots = c.slots;
-    o.max_message_size = c.max_message_size;
-    return run(shmq::publisher(c.channel, o), c, n);
-  }
-  shmq::mpmc_options o;
-  o.slots = c.slots;
-  o.max_message_size = c.max_message_size;
-  return run(shmq::mpmc_producer(c.channel, o), c, n);
+  if (c.pubsub) return run(shmq::publisher(c.channel, channel_options<shmq::pubsub_options>(c)), c, n);
+  return run(shmq::mpmc_producer(c.channel, channel_options<shmq::mpmc_options>(c)), c, n);
 }
 
 }  // namespace shmq_bridge

@@ -248,17 +248,13 @@ class out_bridge {
 int run_out(const config& c, counters& n) {
   const auto endpoints = std::max<std::uint32_t>(16, c.confirm_window);
   if (c.pubsub) {
-    shmq::pubsub_options o;
-    o.slots = c.slots;
-    o.max_message_size = c.max_message_size;
+    auto o = channel_options<shmq::pubsub_options>(c);
     o.max_subscribers = endpoints;
     const shmq::subscription member{c.group, shmq::start_from::oldest};
     out_bridge<shmq::subscriber> b(c, n, [&] { return shmq::subscriber(c.channel, o, member); });
     return b.run();
   }
-  shmq::mpmc_options o;
-  o.slots = c.slots;
-  o.max_message_size = c.max_message_size;
+  auto o = channel_options<shmq::mpmc_options>(c);
   o.max_consumers = endpoints;
   out_bridge<shmq::mpmc_consumer> b(c, n, [&] { return shmq::mpmc_consumer(c.channel, o); });
   return b.run();
