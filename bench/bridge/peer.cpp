@@ -3,7 +3,8 @@
 //       rabbitmq-c publisher, persistent, with publisher confirms in a window of WINDOW
 //   bridge-bench-peer amqp-consume URL QUEUE COUNT PREFETCH ACK_EVERY  its direct consumer
 //   bridge-bench-peer shmq-produce CHANNEL COUNT SIZE RATE              into channel A
-//   bridge-bench-peer shmq-consume CHANNEL COUNT                        from channel B (enveloped)
+//   bridge-bench-peer shmq-consume CHANNEL COUNT FORM                   from channel B, FORM
+//       envelope (shmq-bridge in --envelope) or raw
 // RATE is messages per second, 0 for as fast as it goes. Each message is
 // | time (steady clock, ns: sent, or due when paced) | stamped message (sequence, checksum, payload) |; the
 // consumers check it and print one JSON line: throughput from the first send to the last
@@ -211,14 +212,18 @@ int shmq_produce(const char* name, std::uint64_t count, std::size_t size, double
   return 0;
 }
 
-int shmq_consume(const char* name, std::uint64_t count) {
+int shmq_consume(const char* name, std::uint64_t count, bool enveloped) {
   shmq::mpmc_consumer c(name, channel_options(16));
   receiver r(count);
   while (!r.done()) {
     const shmq::view v = c.read_for(std::chrono::seconds(1));
     if (!v) continue;
     shmq::bridge::envelope e;
-    if (shmq::bridge::parse_envelope(v.data(), e) != shmq::bridge::envelope_result::ok || !r.take(e.body)) {
+    if (!enveloped)
+      e.body = v.data();
+    else if (shmq::bridge::parse_envelope(v.data(), e) != shmq::bridge::envelope_result::ok)
+      e.body = {};
+    if (!r.take(e.body)) {
       std::fprintf(stderr, "shmq-consume: a message that is not intact (%zu bytes)\n", v.size());
       return 1;
     }
@@ -241,9 +246,10 @@ int main(int argc, char** argv) {
                         static_cast<unsigned>(number(argv[6])));
   if (mode == "shmq-produce" && argc == 6)
     return shmq_produce(argv[2], number(argv[3]), number(argv[4]), std::strtod(argv[5], nullptr));
-  if (mode == "shmq-consume" && argc == 4) return shmq_consume(argv[2], number(argv[3]));
+  if (mode == "shmq-consume" && argc == 5 && (std::strcmp(argv[4], "envelope") == 0 || std::strcmp(argv[4], "raw") == 0))
+    return shmq_consume(argv[2], number(argv[3]), std::strcmp(argv[4], "envelope") == 0);
   std::fprintf(stderr,
                "usage: bridge-bench-peer amqp-publish URL QUEUE COUNT SIZE WINDOW RATE | amqp-consume URL QUEUE COUNT "
-               "PREFETCH ACK_EVERY | shmq-produce CHANNEL COUNT SIZE RATE | shmq-consume CHANNEL COUNT\n");
+               "PREFETCH ACK_EVERY | shmq-produce CHANNEL COUNT SIZE RATE | shmq-consume CHANNEL COUNT envelope|raw\n");
   return 2;
 }

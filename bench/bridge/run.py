@@ -32,7 +32,8 @@ class Bench:
     def __init__(self, args, node):
         self.args, self.node = args, node
         self.peer = os.path.join(args.build, "bench", "bridge", "bridge-bench-peer")
-        self.bridge = os.path.join(args.build, "tools", "shmq-bridge")
+        self.bridge = args.bridge or os.path.join(args.build, "tools", "shmq-bridge")
+        self.form = "raw" if args.raw else "envelope"
         self.step, self.steps = 0, 2 * (args.repeat + 1)
         self.tag = str(os.getpid())
 
@@ -66,7 +67,7 @@ class Bench:
         self.channels = (a, b)
         self.bridges = [
             self.spawn(1, [self.bridge, "in", b, *common, "--prefetch", str(PREFETCH), "--ack-every",
-                           str(ACK_EVERY), "--envelope"], stderr=self.log),
+                           str(ACK_EVERY)] + ([] if self.args.raw else ["--envelope"]), stderr=self.log),
             self.spawn(0, [self.bridge, "out", a, *common, "--routing-key", queue, "--confirm-window",
                            str(WINDOW)], stderr=self.log),
         ]
@@ -85,7 +86,7 @@ class Bench:
 
     def bridged(self, size, count, rate):
         a, b = self.channels
-        consumer = self.spawn(1, [self.peer, "shmq-consume", b, str(count)], stdout=subprocess.PIPE, text=True)
+        consumer = self.spawn(1, [self.peer, "shmq-consume", b, str(count), self.form], stdout=subprocess.PIPE, text=True)
         producer = self.spawn(0, [self.peer, "shmq-produce", a, str(count), str(size), str(rate)])
         if producer.wait(timeout=self.args.timeout) != 0:
             raise RuntimeError("shmq-produce failed")
@@ -146,6 +147,8 @@ def main():
     ap.add_argument("--rate", type=float, default=1000, help="messages per second in the latency runs")
     ap.add_argument("--seconds", type=float, default=3, help="length of each latency run")
     ap.add_argument("--repeat", type=int, default=5, help="alternating throughput runs of each path")
+    ap.add_argument("--bridge", help="another shmq-bridge to measure (default: the build's)")
+    ap.add_argument("--raw", action="store_true", help="bridge in without --envelope")
     ap.add_argument("--timeout", type=float, default=120, help="bound on each run")
     args = ap.parse_args()
     t0 = time.monotonic()
