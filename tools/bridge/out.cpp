@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <shmq/mpmc.hpp>
@@ -31,14 +32,16 @@ struct held {
 template <class Consumer>
 class out_bridge {
  public:
-  out_bridge(const config& c, counters& n, const std::function<Consumer()>& make) : c_(c), n_(n), link_(c.broker) {
-    for (unsigned i = 0; i < c.confirm_window; ++i) consumers_.push_back(make());
-    slots_.resize(c.confirm_window);
-    for (unsigned i = 0; i < c.confirm_window; ++i) free_.push_back(i);
+  out_bridge(const config& c, counters& n, std::function<Consumer()> make)
+      : c_(c), n_(n), link_(c.broker), make_(std::move(make)) {
+    consumers_.reserve(c.confirm_window);
+    slots_.reserve(c.confirm_window);
+    grow();
   }
 
   int run() {
     while (!stop_requested) {
+      if (consumers_.size() < c_.confirm_window && clock::now() >= next_grow_) grow();
       if (!link_.connected()) {
         if (!link_.connect(stop_requested)) break;
         if (auto e = setup(); !e.empty()) {
@@ -233,9 +236,35 @@ class out_bridge {
     n_.in_flight = order_.size();
   }
 
+  // Attaches consumers until the window has one per message, or the channel has no room:
+  // a pub/sub member that died holding a message keeps its place until the group's
+  // orphan before it was taken (docs/limits.md), so a bridge restarted after a kill may
+  // start with fewer and grows as the dead are retired (tried every 100 ms).
+  void grow() {
+    const std::size_t before = consumers_.size();
+    try {
+      while (consumers_.size() < c_.confirm_window) {
+        consumers_.push_back(make_());
+        slots_.emplace_back();
+        free_.push_back(static_cast<unsigned>(consumers_.size() - 1));
+      }
+    } catch (const shmq::error& e) {
+      if (e.code() != shmq::errc::limit_reached) throw;
+      if (!short_said_) std::fprintf(stderr, "shmq-bridge: %s; a window of %zu for now\n", e.what(), consumers_.size());
+      short_said_ = true;
+    }
+    if (short_said_ && consumers_.size() == c_.confirm_window && before < consumers_.size())
+      std::fprintf(stderr, "shmq-bridge: the window is whole again (%zu)\n", consumers_.size());
+    next_grow_ = clock::now() + std::chrono::milliseconds(100);
+  }
+
+  using clock = std::chrono::steady_clock;
   const config& c_;
   counters& n_;
   link link_;
+  std::function<Consumer()> make_;
+  clock::time_point next_grow_{};
+  bool short_said_ = false;
   std::vector<Consumer> consumers_;
   std::vector<held> slots_;
   std::deque<unsigned> free_, order_;  // order_: held views in the order they were taken
