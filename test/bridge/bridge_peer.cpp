@@ -1,7 +1,7 @@
 // The two ends of the simulated two-host pipeline in the bridge test.
 //   bridge_peer produce KIND CHANNEL COUNT SIZE      stamped messages 0..COUNT-1 into CHANNEL
 //   bridge_peer consume KIND CHANNEL COUNT SEEN_FILE reads until all COUNT distinct sequence
-//     numbers are in SEEN_FILE (one line "seq flagged" per message, appended before the
+//     numbers are in SEEN_FILE (one line "seq flagged id" per message, appended before the
 //     view is released, so a restarted consumer goes on where the killed one stopped)
 // KIND is mpmc, or pubsub (a publisher that waits for its first subscriber; a subscriber in
 // the group "bridge-test"). Channel B's messages come in shmq-bridge in's envelope
@@ -61,7 +61,7 @@ int consume(Consumer c, std::uint64_t count, const char* seen_file) {
   if (FILE* f = std::fopen(seen_file, "r")) {
     unsigned long long s;
     int r;
-    while (std::fscanf(f, "%llu %d", &s, &r) == 2)
+    while (std::fscanf(f, "%llu %d %*s", &s, &r) == 2)
       if (s < count && seen[s]++ == 0) ++distinct;
     std::fclose(f);
   }
@@ -81,7 +81,8 @@ int consume(Consumer c, std::uint64_t count, const char* seen_file) {
       return 1;
     }
     const bool maybe_duplicate = e.redelivered || v.redelivered();
-    std::fprintf(out, "%llu %d\n", static_cast<unsigned long long>(seq), maybe_duplicate ? 1 : 0);
+    std::fprintf(out, "%llu %d %.*s\n", static_cast<unsigned long long>(seq), maybe_duplicate ? 1 : 0,
+                 static_cast<int>(e.message_id.size()), e.message_id.data());
     std::fflush(out);  // before the release: killed in between, the ring redelivers it flagged
     if (seen[seq]++ == 0) ++distinct;
     else ++duplicates;

@@ -146,12 +146,15 @@ class BridgeTest(unittest.TestCase):
         rc = self.procs["consumer"].wait(timeout=WATCHDOG)
         self.assertEqual(rc, 0, self.logs())
         self.assertEqual(self.procs["producer"].wait(timeout=WATCHDOG), 0)
-        unflagged, copies = {}, {}
+        unflagged, copies, ids = {}, {}, {}
         with open(self.seen) as f:
             for line in f:
-                s, flagged = map(int, line.split())
+                s, flagged, message_id = line.split()
+                s = int(s)
                 copies[s] = copies.get(s, 0) + 1
-                unflagged[s] = unflagged.get(s, 0) + (flagged == 0)
+                unflagged[s] = unflagged.get(s, 0) + (flagged == "0")
+                # A message id (SOURCE:PID:N) names one message, whichever copy.
+                self.assertEqual(ids.setdefault(message_id, s), s, "message id %s names two messages" % message_id)
         self.assertEqual(sorted(copies), list(range(count)), "a message is missing")
         unflagged_dups = [s for s, n in unflagged.items() if n > 1]
         self.assertEqual(unflagged_dups, [], "duplicates that were not flagged redelivered")

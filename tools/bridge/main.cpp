@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   out->add_option("--confirm-window", c.confirm_window, "messages in flight before waiting for confirms")
       ->check(CLI::Range(1u, 1024u))
       ->capture_default_str();
-  out->add_option("--source-id", c.source_id, "first part of message ids (default CHANNEL@HOST:PID)");
+  out->add_option("--source-id", c.source_id, "source part of message ids SOURCE:PID:N (default CHANNEL@HOST)");
   auto* in = app.add_subcommand("in", "queue -> shmq channel, acked after the shmq commit");
   common(in);
   in->get_option("--queue")->required();
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   if (c.source_id.empty()) {
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
-    c.source_id = c.channel + "@" + host + ":" + std::to_string(getpid());
+    c.source_id = c.channel + "@" + host;
   }
   struct sigaction sa {};
   sa.sa_handler = [](int) { stop_requested = true; };
