@@ -80,7 +80,7 @@ class Bench:
         self.log.close()
         for n in self.channels:
             try:
-                os.unlink("/dev/shm/" + n)
+                os.unlink("/dev/shm/shmq." + n)  # the segment of channel n
             except OSError:
                 pass
 

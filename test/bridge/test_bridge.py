@@ -53,7 +53,7 @@ class BridgeTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
         for n in (self.a, self.b):
             try:
-                os.unlink("/dev/shm/" + n)
+                os.unlink("/dev/shm/shmq." + n)  # the segment of channel n
             except OSError:
                 pass
 
