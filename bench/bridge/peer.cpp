@@ -41,9 +41,12 @@ struct sender {
   std::int64_t start = 0;
   double rate;
   sender(std::size_t size, double r) : buf(size), rate(r) {}
+  std::int64_t due(std::uint64_t seq) const {
+    return start + static_cast<std::int64_t>(1e9 * static_cast<double>(seq) / (rate > 0 ? rate : 1));
+  }
   std::span<const std::byte> next(std::uint64_t seq) {
     if (seq == 0) start = now_ns();
-    std::int64_t t = start + static_cast<std::int64_t>(1e9 * static_cast<double>(seq) / (rate > 0 ? rate : 1));
+    std::int64_t t = due(seq);
     if (rate > 0)
       std::this_thread::sleep_until(clock_type::time_point(std::chrono::nanoseconds(t)));
     else
@@ -134,8 +137,12 @@ int amqp_publish(const char* url, const char* queue, std::uint64_t count, std::s
       ++sent;
       if (rate > 0) break;  // paced: look for confirms between sends
     }
+    // Paced with room in the window: read confirms until the next message is due.
+    std::int64_t wait_us = 500000;
+    if (rate > 0 && sent < count && sent - confirmed < window)
+      wait_us = std::clamp<std::int64_t>((s.due(sent) - now_ns()) / 1000, 0, 500000);
     amqp_frame_t f;
-    timeval tv{0, rate > 0 && sent < count ? 0 : 500000};
+    timeval tv{0, static_cast<long>(wait_us)};
     const int rc = amqp_simple_wait_frame_noblock(l.state(), &f, &tv);
     if (rc == AMQP_STATUS_TIMEOUT) continue;
     if (rc != AMQP_STATUS_OK) return 1;
