@@ -34,6 +34,12 @@ class Bench:
         self.peer = os.path.join(args.build, "bench", "bridge", "bridge-bench-peer")
         self.bridge = args.bridge or os.path.join(args.build, "tools", "shmq-bridge")
         self.form = "raw" if args.raw else "envelope"
+        # sides: the publishing side (publisher, or producer and bridge out) on CPU 0, the
+        # consuming side on CPU 1. split: the AMQP clients (direct publisher and consumer, or
+        # the two bridges) share CPU 1 in both paths, the shmq ends CPU 0. none: unpinned.
+        self.cpus = {"sides": {"publish": 0, "out": 0, "produce": 0, "consume": 1, "in": 1, "receive": 1},
+                     "split": {"publish": 1, "out": 1, "produce": 0, "consume": 1, "in": 1, "receive": 0},
+                     "none": {}}[args.layout]
         self.step, self.steps = 0, 2 * (args.repeat + 1)
         self.tag = str(os.getpid())
 
@@ -42,7 +48,7 @@ class Bench:
         print("[%d/%d] %s" % (self.step, self.steps, what), file=sys.stderr, flush=True)
 
     def spawn(self, cpu, args, **kw):
-        return subprocess.Popen(["taskset", "-c", str(cpu)] + args, **kw)
+        return subprocess.Popen((["taskset", "-c", str(cpu)] if cpu is not None else []) + args, **kw)
 
     def result(self, proc, what):
         out, _ = proc.communicate(timeout=self.args.timeout)
@@ -52,9 +58,9 @@ class Bench:
 
     def direct(self, size, count, rate):
         queue = "bench-direct-%d-%s-%g" % (size, self.tag, rate)
-        consumer = self.spawn(1, [self.peer, "amqp-consume", self.node.url, queue, str(count), str(PREFETCH),
+        consumer = self.spawn(self.cpus.get("consume"), [self.peer, "amqp-consume", self.node.url, queue, str(count), str(PREFETCH),
                                   str(ACK_EVERY)], stdout=subprocess.PIPE, text=True)
-        publisher = self.spawn(0, [self.peer, "amqp-publish", self.node.url, queue, str(count), str(size),
+        publisher = self.spawn(self.cpus.get("publish"), [self.peer, "amqp-publish", self.node.url, queue, str(count), str(size),
                                    str(WINDOW), str(rate)], stdout=subprocess.PIPE, text=True)
         pub = self.result(publisher, "amqp-publish")
         return pub, self.result(consumer, "amqp-consume")
@@ -66,9 +72,9 @@ class Bench:
         self.log = open(os.path.join(self.node.dir, "bridges-%d.log" % size), "w")
         self.channels = (a, b)
         self.bridges = [
-            self.spawn(1, [self.bridge, "in", b, *common, "--prefetch", str(PREFETCH), "--ack-every",
+            self.spawn(self.cpus.get("in"), [self.bridge, "in", b, *common, "--prefetch", str(PREFETCH), "--ack-every",
                            str(ACK_EVERY)] + ([] if self.args.raw else ["--envelope"]), stderr=self.log),
-            self.spawn(0, [self.bridge, "out", a, *common, "--routing-key", queue, "--confirm-window",
+            self.spawn(self.cpus.get("out"), [self.bridge, "out", a, *common, "--routing-key", queue, "--confirm-window",
                            str(WINDOW)], stderr=self.log),
         ]
 
@@ -86,8 +92,8 @@ class Bench:
 
     def bridged(self, size, count, rate):
         a, b = self.channels
-        consumer = self.spawn(1, [self.peer, "shmq-consume", b, str(count), self.form], stdout=subprocess.PIPE, text=True)
-        producer = self.spawn(0, [self.peer, "shmq-produce", a, str(count), str(size), str(rate)])
+        consumer = self.spawn(self.cpus.get("receive"), [self.peer, "shmq-consume", b, str(count), self.form], stdout=subprocess.PIPE, text=True)
+        producer = self.spawn(self.cpus.get("produce"), [self.peer, "shmq-produce", a, str(count), str(size), str(rate)])
         if producer.wait(timeout=self.args.timeout) != 0:
             raise RuntimeError("shmq-produce failed")
         return self.result(consumer, "shmq-consume")
@@ -149,6 +155,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="alternating throughput runs of each path")
     ap.add_argument("--bridge", help="another shmq-bridge to measure (default: the build's)")
     ap.add_argument("--raw", action="store_true", help="bridge in without --envelope")
+    ap.add_argument("--layout", choices=("sides", "split", "none"), default="sides",
+                    help="sides: publishing side on CPU 0, consuming side on CPU 1; split: AMQP clients "
+                         "on CPU 1, shmq ends on CPU 0; none: no pinning")
     ap.add_argument("--timeout", type=float, default=120, help="bound on each run")
     args = ap.parse_args()
     t0 = time.monotonic()
