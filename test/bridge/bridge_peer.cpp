@@ -1,6 +1,6 @@
 // The two ends of the simulated two-host pipeline in the bridge test.
 //   bridge_peer produce KIND CHANNEL COUNT SIZE      stamped messages 0..COUNT-1 into CHANNEL
-//   bridge_peer consume KIND CHANNEL COUNT SEEN_FILE reads until all COUNT distinct sequence
+//   bridge_peer consume KIND CHANNEL COUNT SEEN_FILE [SLOTS]   reads until all COUNT distinct sequence
 //     numbers are in SEEN_FILE (one line "seq flagged id" per message, appended before the
 //     view is released, so a restarted consumer goes on where the killed one stopped)
 // KIND is mpmc, or pubsub (a publisher that waits for its first subscriber; a subscriber in
@@ -25,9 +25,9 @@
 namespace {
 
 template <class Options>
-Options channel_options() {  // as shmq-bridge makes them, with --confirm-window <= 16
+Options channel_options(std::size_t slots = 1024) {  // as shmq-bridge makes them, with --confirm-window <= 16
   Options o;
-  o.slots = 1024;
+  o.slots = slots;
   o.max_message_size = 4096;
   return o;
 }
@@ -96,7 +96,7 @@ int consume(Consumer c, std::uint64_t count, const char* seen_file) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 6) {
+  if (argc == 6 || argc == 7) {
     const std::string mode = argv[1], kind = argv[2];
     const char* name = argv[3];
     const std::uint64_t count = std::strtoull(argv[4], nullptr, 10);
@@ -107,10 +107,10 @@ int main(int argc, char** argv) {
     if (mode == "consume" && kind == "mpmc")
       return consume(shmq::mpmc_consumer(name, channel_options<shmq::mpmc_options>()), count, argv[5]);
     if (mode == "consume" && kind == "pubsub")
-      return consume(shmq::subscriber(name, channel_options<shmq::pubsub_options>(),
+      return consume(shmq::subscriber(name, channel_options<shmq::pubsub_options>(argc == 7 ? std::strtoull(argv[6], nullptr, 10) : 1024),
                                       {.group = "bridge-test", .start = shmq::start_from::oldest}),
                      count, argv[5]);
   }
-  std::fprintf(stderr, "usage: bridge_peer produce mpmc|pubsub CHANNEL COUNT SIZE | consume mpmc|pubsub CHANNEL COUNT SEEN_FILE\n");
+  std::fprintf(stderr, "usage: bridge_peer produce mpmc|pubsub CHANNEL COUNT SIZE | consume mpmc|pubsub CHANNEL COUNT SEEN_FILE [SLOTS]\n");
   return 2;
 }

@@ -42,6 +42,7 @@ class BridgeTest(unittest.TestCase):
         self.procs, self.files = {}, []
         self.seen = os.path.join(self.tmp, "seen")
         self.kind = "mpmc"
+        self.b_slots = 1024
 
     def tearDown(self):
         for p in self.procs.values():
@@ -71,10 +72,10 @@ class BridgeTest(unittest.TestCase):
 
     def bridge_in(self):
         self.spawn("in", [BRIDGE, "in", self.b, "--url", self.broker.url, "--queue", self.queue,
-                          "--prefetch", "256", "--envelope", "--stats"] + self.pubsub())
+                          "--prefetch", "256", "--envelope", "--stats", "--slots", str(self.b_slots)] + self.pubsub())
 
     def consumer(self, count=COUNT):
-        self.spawn("consumer", [PEER, "consume", self.kind, self.b, str(count), self.seen])
+        self.spawn("consumer", [PEER, "consume", self.kind, self.b, str(count), self.seen, str(self.b_slots)])
 
     def producer(self, count=COUNT):
         self.spawn("producer", [PEER, "produce", self.kind, self.a, str(count), "64"])
@@ -95,6 +96,15 @@ class BridgeTest(unittest.TestCase):
         while self.lines() < n:
             self.assertLess(time.monotonic(), deadline, "no progress past %d of %d\n%s" % (self.lines(), n, self.logs()))
             time.sleep(0.05)  # polling the consumer's progress, not a synchronisation
+
+    def wait_log(self, key, text):
+        deadline = time.monotonic() + WATCHDOG
+        while True:
+            with open(os.path.join(self.tmp, key + ".log")) as f:
+                if text in f.read():
+                    return
+            self.assertLess(time.monotonic(), deadline, "%s never said '%s'\n%s" % (key, text, self.logs()))
+            time.sleep(0.05)  # polling a log, not a synchronisation
 
     def logs(self):
         out = ""
@@ -130,10 +140,13 @@ class BridgeTest(unittest.TestCase):
 
     def test_pubsub_group_through_bridge_kills(self):
         self.kind = "pubsub"
-        self.consumer(PUBSUB_COUNT)  # a group on B before bridge in publishes
+        self.b_slots = 64  # channel B wraps many times over: a message written to nobody would be lost
         self.bridge_in()
         self.bridge_out()  # a group on A: the producer waits for it
         self.producer(PUBSUB_COUNT)
+        # Bridge in has nobody to publish to on B: it must hold the messages, not ack them.
+        self.wait_log("in", "waiting for a subscriber on channel")
+        self.consumer(PUBSUB_COUNT)
         self.wait_progress(PUBSUB_COUNT // 3)
         self.kill("out")  # its 16 members' messages go to the next members, flagged
         self.bridge_out()

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <span>
 #include <string_view>
+#include <thread>
 
 #include <shmq/bridge/envelope.hpp>
 #include <shmq/mpmc.hpp>
@@ -51,12 +52,24 @@ std::string setup(link& l, const config& c) {
   return l.check(amqp_get_rpc_reply(s), "basic.consume");
 }
 
-// Writes one delivery into the channel, waiting for room (in 100 ms steps, to notice a
-// stop): ok, too_large, or why not.
+// Pub/sub delivers to the subscriptions that exist: with no subscriber on channel B, a
+// message written would be nobody's once the ring wraps, and acked it would be lost. So
+// the bridge holds it (unacked) until one attaches. (A subscriber that died and is not
+// retired yet still counts: docs/bridge.md.)
+bool audience(const shmq::mpmc_producer&) { return true; }
+bool audience(const shmq::publisher& p) { return p.subscribers() > 0; }
+
+// Writes one delivery into the channel, waiting for an audience and for room (in 100 ms
+// steps, to notice a stop): ok, too_large, or why not.
 template <class Producer>
 shmq::status write(Producer& producer, const config& c, const amqp_envelope_t& env) {
   const std::span body(static_cast<const std::byte*>(env.message.body.bytes), env.message.body.len);
   const std::size_t size = c.envelope ? shmq::bridge::envelope_size(message_id(env), body.size()) : body.size();
+  if (!audience(producer)) {
+    std::fprintf(stderr, "shmq-bridge: waiting for a subscriber on channel '%s'\n", c.channel.c_str());
+    while (!audience(producer) && !stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (stop_requested) return shmq::status::timed_out;
+  }
   for (;;) {
     shmq::loan l = producer.loan_for(size, std::chrono::milliseconds(100));
     if (!l) {
