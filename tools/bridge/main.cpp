@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
       }
     });
   try {
+    { shmq_bridge::link url_check(c.broker); }  // a bad URL fails here, before a channel is created
     const int rc = out->parsed() ? run_out(c, n) : run_in(c, n);
     if (stats.joinable()) {
       stats.request_stop();
