@@ -3,11 +3,12 @@
 // MpmcProducer, Publisher) has the same calls, as in C++ (shmq/endpoint.hpp).
 //
 //   consumer: try_read() -> Message | None   read(timeout=None) -> Message
-//             try_receive() -> bytes | None  receive(timeout=None) -> bytes   (copies)
 //             iteration (ends at end of stream), detach(), with-block
 //   producer: try_loan(n) -> Loan | None     loan(n, timeout=None) -> Loan
-//             try_send(data) -> bool         send(data, timeout=None)         (copies)
 //             close() (end of stream), detach(), with-block
+//
+// The copying calls of a stream (try_receive, receive, try_send, send) are in
+// fast_calls.hpp, bound without pybind11's dispatcher.
 //
 // A consumer has one message out at a time: asking for the next one releases the
 // previous (the caller is done with it), unless it is still exported (BusyError).
@@ -102,10 +103,6 @@ pybind11::object to_message(const consumer_ptr<C>& core, shmq::view v) {
   return pybind11::cast(std::make_unique<message>(core, std::move(v)));
 }
 
-inline pybind11::bytes to_bytes(const shmq::view& v) {
-  return pybind11::bytes(reinterpret_cast<const char*>(v.data().data()), v.size());
-}
-
 template <class C, class Class>
 void bind_consumer_calls(Class& cls) {
   namespace py = pybind11;
@@ -120,16 +117,6 @@ void bind_consumer_calls(Class& cls) {
       .def("read", [](const ptr& self, std::optional<double> timeout) {
         return to_message(self, take_view(*self, timeout, "read"));
       }, py::arg("timeout") = py::none(), "the next message in place; waits up to `timeout` seconds")
-      .def("try_receive", [](const ptr& self) -> py::object {
-        C& c = self->get();
-        release_previous(*self);
-        shmq::view v = c.try_read();
-        check_view(v, "try_receive");
-        return v ? py::object(to_bytes(v)) : py::none();
-      }, "a copy of the next message, or None if there is none yet")
-      .def("receive", [](const ptr& self, std::optional<double> timeout) {
-        return to_bytes(take_view(*self, timeout, "receive"));
-      }, py::arg("timeout") = py::none(), "a copy of the next message; waits up to `timeout` seconds")
       .def("__iter__", [](py::object self) { return self; })
       .def("__next__", [](const ptr& self) {
         try {
@@ -181,26 +168,6 @@ void bind_producer_calls(Class& cls) {
         return py::cast(std::make_unique<loan_object>(self, std::move(l)));
       }, py::arg("size"), py::arg("timeout") = py::none(),
          "room for `size` bytes in place; waits up to `timeout` seconds while the ring is full")
-      .def("try_send", [](const ptr& self, py::handle data) {
-        P& p = self->get();
-        check_no_loan(*self, "try_send");
-        byte_buffer b(data);
-        const status s = p.try_push(b.bytes());
-        if (s == status::full) return false;
-        if (s != status::ok) throw_status(s, "try_send");
-        return true;
-      }, py::arg("data"), "copies `data` in; False while the ring is full")
-      .def("send", [](const ptr& self, py::handle data, std::optional<double> timeout) {
-        P& p = self->get();
-        check_no_loan(*self, "send");
-        byte_buffer b(data);
-        call_guard guard(*self);
-        status s = p.try_push(b.bytes());
-        if (s == status::full)
-          s = wait_sliced(deadline_of(timeout), [&](std::chrono::nanoseconds sl) { return p.push_for(b.bytes(), sl); });
-        if (s != status::ok) throw_status(s, "send");
-      }, py::arg("data"), py::arg("timeout") = py::none(),
-         "copies `data` in; waits up to `timeout` seconds while the ring is full")
       .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
       .def("arm", [](const ptr& self, std::size_t size) { return self->get().arm(size) == arm_result::armed; },
