@@ -87,8 +87,8 @@ inline void check_view(const shmq::view& v, const char* doing) {
 template <class C>
 shmq::view take_view(core_of<C>& core, const std::optional<double>& timeout, const char* doing) {
   C& c = core.get();
-  release_previous(core);
   call_guard guard(core);
+  release_previous(core);
   shmq::view v = c.try_read();
   if (!v && v.status() == status::empty) {
     const auto deadline = deadline_of(timeout);
@@ -109,6 +109,7 @@ void bind_consumer_calls(Class& cls) {
   using ptr = consumer_ptr<C>;
   cls.def("try_read", [](const ptr& self) -> py::object {
        C& c = self->get();
+       call_guard guard(*self);  // BusyError while another thread waits in a call
        release_previous(*self);
        shmq::view v = c.try_read();
        check_view(v, "try_read");
@@ -128,7 +129,10 @@ void bind_consumer_calls(Class& cls) {
       })
       .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
-      .def("arm", [](const ptr& self) { return self->get().arm() == arm_result::armed; },
+      .def("arm", [](const ptr& self) {
+        call_guard guard(*self);
+        return self->get().arm() == arm_result::armed;
+      },
            "True: armed, wait until native_handle() is readable; False: try now")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); })
       .def_property_readonly("redeliveries", [](const ptr& self) { return self->get().redeliveries(); });
@@ -152,6 +156,7 @@ void bind_producer_calls(Class& cls) {
   cls.def("try_loan", [](const ptr& self, std::size_t size) -> py::object {
        P& p = self->get();
        check_no_loan(*self, "try_loan");
+       call_guard guard(*self);
        shmq::loan l = p.try_loan(size);
        if (!l && l.status() == status::full) return py::none();
        if (!l) throw_status(l.status(), "try_loan");
@@ -170,7 +175,10 @@ void bind_producer_calls(Class& cls) {
          "room for `size` bytes in place; waits up to `timeout` seconds while the ring is full")
       .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
-      .def("arm", [](const ptr& self, std::size_t size) { return self->get().arm(size) == arm_result::armed; },
+      .def("arm", [](const ptr& self, std::size_t size) {
+        call_guard guard(*self);
+        return self->get().arm(size) == arm_result::armed;
+      },
            py::arg("size"), "True: armed, wait until native_handle() is readable; False: try now")
       .def("close", [](const ptr& self) { self->get().close(); },
            "ends the stream: consumers read what is left, then get ClosedError / end of iteration")

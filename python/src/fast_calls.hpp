@@ -92,6 +92,7 @@ struct consumer_calls {
     return guarded([&]() -> PyObject* {
       auto& core = *core_ptr<C>(self);
       C& c = core.get();
+      call_guard guard(core);  // BusyError while another thread waits in a call
       release_previous(core);
       const shmq::view v = c.try_read();
       check_view(v, "try_receive");
@@ -106,8 +107,8 @@ struct consumer_calls {
   }
   static shmq::view spin_view(core_of<C>& core, const char* doing) {
     C& c = core.get();
-    release_previous(core);
     call_guard guard(core);
+    release_previous(core);
     shmq::view v = spin_for(core.spin, status::empty, [&] { return c.try_read(); });
     check_view(v, doing);
     return v;
@@ -133,8 +134,8 @@ struct producer_calls {
     P& p = core.get();
     check_no_loan(core, doing);
     byte_buffer b(data);
-    if (!spin) return p.try_push(b.bytes());
     call_guard guard(core);
+    if (!spin) return p.try_push(b.bytes());
     return spin_for(core.spin, status::full, [&] { return p.try_push(b.bytes()); });
   }
   static PyObject* sent(status s, const char* doing) {
