@@ -159,6 +159,19 @@ def shmq_pair(name, first):
     return shmq.SpscProducer(name + ".b", **o), shmq.SpscConsumer(name + ".a", **o)
 
 
+def round_trips(n, there, back):
+    """n times: there(64 bytes), then back(); the time of each in s."""
+    data = bytes(SMALL)
+    rtts = []
+    clock = time.perf_counter
+    for _ in range(n):
+        t0 = clock()
+        there(data)
+        back()
+        rtts.append(clock() - t0)
+    return rtts
+
+
 def shmq_echo(name, n):
     back, there = shmq_pair(name, False)
     for _ in range(n):
@@ -167,15 +180,7 @@ def shmq_echo(name, n):
 
 def shmq_ping(name, n):
     there, back = shmq_pair(name, True)
-    data = bytes(SMALL)
-    rtts = []
-    clock = time.perf_counter
-    for _ in range(n):
-        t0 = clock()
-        there.send(data)
-        back.receive()
-        rtts.append(clock() - t0)
-    return rtts
+    return round_trips(n, there.send, back.receive)
 
 
 def shmq_echo_async(name, n):
@@ -258,14 +263,7 @@ def zmq_ping(addr, n):
     ctx = zmq.Context()
     s = ctx.socket(zmq.REQ)
     s.bind(addr)
-    data = bytes(SMALL)
-    rtts = []
-    clock = time.perf_counter
-    for _ in range(n):
-        t0 = clock()
-        s.send(data)
-        s.recv()
-        rtts.append(clock() - t0)
+    rtts = round_trips(n, s.send, s.recv)
     s.close()
     ctx.term()
     return rtts
@@ -279,15 +277,7 @@ def queue_echo(qs, n):
 
 def queue_ping(qs, n):
     there, back = qs
-    data = bytes(SMALL)
-    rtts = []
-    clock = time.perf_counter
-    for _ in range(n):
-        t0 = clock()
-        there.put(data)
-        back.get()
-        rtts.append(clock() - t0)
-    return rtts
+    return round_trips(n, there.put, back.get)
 
 
 listening = None  # the Unix socket unix_ping serves, bound before the fork

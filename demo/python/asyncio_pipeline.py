@@ -12,7 +12,6 @@ The producer also keeps at most WINDOW jobs unacknowledged. At the end it checks
 every job was acknowledged once, in order, and says how often the ring was full.
 """
 
-import argparse
 import asyncio
 import os
 import struct
@@ -82,16 +81,12 @@ async def producer(jobs_name, acks_name, count):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--count", type=int, default=50_000)
-    ap.add_argument("--consumer", nargs=2, metavar=("JOBS", "ACKS"))
-    args = ap.parse_args()
-    common.watchdog(120)
-    if args.consumer:
-        return consumer(*args.consumer)
+    args = common.command_line(50_000)
+    if args.peer:
+        return consumer(*args.peer)
     jobs, acks = common.channel_name("jobs"), common.channel_name("acks")
     try:
-        peer = common.spawn(__file__, "--consumer", jobs, acks)
+        peer = common.spawn(__file__, "--peer", jobs, acks)
         asyncio.run(producer(jobs, acks, args.count))
         common.wait_all([peer], "asyncio_pipeline")
     finally:

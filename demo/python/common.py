@@ -5,6 +5,7 @@ payload made from the sequence number, so a peer can tell a lost, doubled, reord
 torn message from a good one.
 """
 
+import argparse
 import os
 import signal
 import struct
@@ -64,3 +65,17 @@ def watchdog(seconds):
 
     signal.signal(signal.SIGALRM, expired)
     signal.alarm(seconds)
+
+
+def command_line(count, **more):
+    """A demo's arguments: --count N, --NAME N for each of `more` (name=default), and
+    --peer ARG... with which the demo starts itself as one of its peers. Starts the
+    watchdog."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=count, help=f"messages (default {count})")
+    for key, default in more.items():
+        ap.add_argument(f"--{key}", type=int, default=default, help=f"(default {default})")
+    ap.add_argument("--peer", nargs="+", metavar="ARG", help="run as a peer (the demo starts them itself)")
+    args = ap.parse_args()
+    watchdog(120)
+    return args

@@ -13,7 +13,6 @@ acknowledged, and each job acknowledged twice was a flagged redelivery: at-least
 with nothing lost.
 """
 
-import argparse
 import os
 import signal
 import struct
@@ -42,21 +41,16 @@ def consumer(jobs_name, acks_name):
 
 
 def start(jobs, acks):
-    p = common.spawn(__file__, "--consumer", jobs, acks, stdout=-1)
+    p = common.spawn(__file__, "--peer", jobs, acks, stdout=-1)
     if p.stdout.readline() != "ready\n":
         raise SystemExit("the consumer did not start")
     return p
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--count", type=int, default=30_000)
-    ap.add_argument("--kills", type=int, default=3)
-    ap.add_argument("--consumer", nargs=2, metavar=("JOBS", "ACKS"))
-    args = ap.parse_args()
-    common.watchdog(120)
-    if args.consumer:
-        return consumer(*args.consumer)
+    args = common.command_line(30_000, kills=3)
+    if args.peer:
+        return consumer(*args.peer)
     jobs_name, acks_name = common.channel_name("jobs"), common.channel_name("acks")
     try:
         jobs = shmq.SpscProducer(jobs_name, **JOBS)

@@ -11,7 +11,6 @@ of every message; each subscriber reports what it got. The publisher's `block` p
 makes it wait for the slower subscriber; close() ends both streams.
 """
 
-import argparse
 import asyncio
 import os
 import sys
@@ -51,19 +50,15 @@ def subscriber(role, count, ticks, alerts):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--count", type=int, default=100_000)
-    ap.add_argument("role", nargs="?")
-    ap.add_argument("channels", nargs="*")
-    args = ap.parse_args()
-    common.watchdog(120)
-    if args.role:
-        return subscriber(args.role, args.count, *args.channels)
+    args = common.command_line(100_000)
+    if args.peer:
+        role, ticks, alerts = args.peer
+        return subscriber(role, args.count, ticks, alerts)
 
     ticks, alerts = common.channel_name("ticks"), common.channel_name("alerts")
     try:
         tick_pub, alert_pub = shmq.Publisher(ticks, **OPTS), shmq.Publisher(alerts, **OPTS)
-        subs = [common.spawn(__file__, "--count", args.count, role, ticks, alerts, stdout=-1) for role in ("dashboard", "logger")]
+        subs = [common.spawn(__file__, "--count", args.count, "--peer", role, ticks, alerts, stdout=-1) for role in ("dashboard", "logger")]
         for s in subs:
             if s.stdout.readline() != "ready\n":
                 raise SystemExit("a subscriber did not start")

@@ -12,7 +12,6 @@ Each peer checks every message's sequence number and checksum and reports the se
 numbers it handled; this process checks that nothing was lost or doubled.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -63,11 +62,7 @@ def exactly_once(seqs, count, who):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--count", type=int, default=60_000)
-    ap.add_argument("--peer", nargs=2, metavar=("ROLE", "CHANNEL"))
-    args = ap.parse_args()
-    common.watchdog(120)
+    args = common.command_line(60_000)
     if args.peer:
         return peer(*args.peer)
     jobs, orders = common.channel_name("jobs"), common.channel_name("orders")
