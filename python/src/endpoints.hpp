@@ -2,13 +2,12 @@
 // (SpscConsumer, MpmcConsumer, Subscriber) and every producer (SpscProducer,
 // MpmcProducer, Publisher) has the same calls, as in C++ (shmq/endpoint.hpp).
 //
-//   consumer: try_read() -> Message | None   read(timeout=None) -> Message
-//             iteration (ends at end of stream), detach(), with-block
+//   consumer: iteration (ends at end of stream), detach(), with-block
 //   producer: try_loan(n) -> Loan | None     loan(n, timeout=None) -> Loan
 //             close() (end of stream), detach(), with-block
 //
-// The copying calls of a stream (try_receive, receive, try_send, send) are in
-// fast_calls.hpp, bound without pybind11's dispatcher.
+// The per-message calls (try_read, read, next, try_receive, receive, try_send, send)
+// are in fast_calls.hpp, bound without pybind11's dispatcher.
 //
 // A consumer has one message out at a time: asking for the next one releases the
 // previous (the caller is done with it), unless it is still exported (BusyError).
@@ -100,33 +99,14 @@ shmq::view take_view(core_of<C>& core, const std::optional<double>& timeout, con
 
 template <class C>
 pybind11::object to_message(const consumer_ptr<C>& core, shmq::view v) {
-  return pybind11::cast(std::make_unique<message>(core, std::move(v)));
+  return new_message(core, std::move(v));
 }
 
 template <class C, class Class>
 void bind_consumer_calls(Class& cls) {
   namespace py = pybind11;
   using ptr = consumer_ptr<C>;
-  cls.def("try_read", [](const ptr& self) -> py::object {
-       C& c = self->get();
-       call_guard guard(*self);  // BusyError while another thread waits in a call
-       release_previous(*self);
-       shmq::view v = c.try_read();
-       check_view(v, "try_read");
-       return v ? to_message(self, std::move(v)) : py::none();
-     }, "the next message in place, or None if there is none yet")
-      .def("read", [](const ptr& self, std::optional<double> timeout) {
-        return to_message(self, take_view(*self, timeout, "read"));
-      }, py::arg("timeout") = py::none(), "the next message in place; waits up to `timeout` seconds")
-      .def("__iter__", [](py::object self) { return self; })
-      .def("__next__", [](const ptr& self) {
-        try {
-          return to_message(self, take_view(*self, std::nullopt, "read"));
-        } catch (const status_error& e) {
-          if (e.status == status::closed) throw py::stop_iteration();
-          throw;
-        }
-      })
+  cls.def("__iter__", [](py::object self) { return self; })
       .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
       .def("arm", [](const ptr& self) {

@@ -5,7 +5,8 @@
 // instance of the class, or the call raises TypeError) and its core is read straight
 // from pybind11's instance record.
 //
-//   consumers: try_receive() -> bytes | None   receive(timeout=None) -> bytes
+//   consumers: try_read() -> Message | None   read(timeout=None) -> Message   __next__
+//              try_receive() -> bytes | None   receive(timeout=None) -> bytes
 //              _spin_receive() -> bytes | None _spin_read() -> Message | None
 //   producers: try_send(data) -> bool          send(data, timeout=None)
 //              _spin_send(data) -> bool
@@ -99,6 +100,44 @@ struct consumer_calls {
       return v ? bytes_of(v) : pybind11::none().release().ptr();
     });
   }
+  static PyObject* try_read(PyObject* self, PyObject*) {
+    return guarded([&]() -> PyObject* {
+      const auto& core = core_ptr<C>(self);
+      C& c = core->get();
+      call_guard guard(*core);  // BusyError while another thread waits in a call
+      release_previous(*core);
+      shmq::view v = c.try_read();
+      check_view(v, "try_read");
+      return v ? to_message(core, std::move(v)).release().ptr() : pybind11::none().release().ptr();
+    });
+  }
+  static PyObject* read(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    return guarded([&] {
+      const auto timeout = timeout_arg(args, nargs, kwnames, 0, "read");
+      const auto& core = core_ptr<C>(self);
+      return to_message(core, take_view(*core, timeout, "read")).release().ptr();
+    });
+  }
+  static PyObject* next(PyObject* self, PyObject*) {  // the end of the stream ends the iteration
+    return guarded([&]() -> PyObject* {
+      const auto& core = core_ptr<C>(self);
+      shmq::view v = take_or_end(*core);
+      if (!v) {
+        PyErr_SetNone(PyExc_StopIteration);
+        return nullptr;
+      }
+      return to_message(core, std::move(v)).release().ptr();
+    });
+  }
+  // The next view, waiting as long as it takes; an empty one at the end of the stream.
+  static shmq::view take_or_end(core_of<C>& core) {
+    try {
+      return take_view(core, std::nullopt, "read");
+    } catch (const status_error& e) {
+      if (e.status == status::closed) return {};
+      throw;
+    }
+  }
   static PyObject* receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
     return guarded([&] {
       const auto timeout = timeout_arg(args, nargs, kwnames, 0, "receive");
@@ -179,6 +218,10 @@ template <class C>
 void bind_consumer(pybind11::handle cls) {
   using k = consumer_calls<C>;
   static PyMethodDef defs[] = {
+      {"try_read", k::try_read, METH_NOARGS, "the next message in place, or None if there is none yet"},
+      {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(k::read)), METH_FASTCALL | METH_KEYWORDS,
+       "read(timeout=None): the next message in place; waits up to `timeout` s"},
+      {"__next__", k::next, METH_NOARGS, "the next message in place; the end of the stream ends the iteration"},
       {"try_receive", k::try_receive, METH_NOARGS, "a copy of the next message, or None if there is none yet"},
       {"receive", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(k::receive)),
        METH_FASTCALL | METH_KEYWORDS, "receive(timeout=None): a copy of the next message; waits up to `timeout` s"},
