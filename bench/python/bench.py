@@ -5,9 +5,9 @@ pinned to one CPU and the sender (or echo) to another.
 
     PYTHONPATH=build/python /usr/bin/python3 bench/python/bench.py [--quick] [--rounds N]
 
-Every figure is the median over the rounds; the rounds interleave the contenders, so a
-noisy neighbour hits them alike. A progress line per measurement goes to stderr.
-Prints a table and the ratios of the targets (docs/python.md).
+The rounds interleave the contenders, so a noisy neighbour hits them alike. The table
+shows the best round of each; the ratios are given of the best rounds and of the
+medians. A progress line per measurement goes to stderr. docs/python.md has the targets.
 """
 
 import argparse
@@ -342,7 +342,7 @@ LATENCY_RUNS = {  # kind: round trips
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one round of a fifth of the messages")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     rounds, scale = (1, 5) if args.quick else (args.rounds, 1)
     if len(CPUS) < 2:
@@ -362,31 +362,36 @@ def main():
             print(f"[{time.monotonic() - start:5.1f} s] round {r + 1}/{rounds}: ping-pong {kind}: "
                   f"p50 {lat[kind][-1][0]:.1f} us", file=sys.stderr, flush=True)
 
+    # Two summaries of the rounds: the best (timeit's reasoning: slower rounds are other
+    # processes getting in the way, not the code) and the median; the table shows the best.
+    best = {key: max(v) for key, v in tp.items()}
     med = {key: statistics.median(v) for key, v in tp.items()}
-    p50 = {k: statistics.median(x[0] for x in v) for k, v in lat.items()}
-    p99 = {k: statistics.median(x[1] for x in v) for k, v in lat.items()}
-    print(f"CPUs {CPUS}, {rounds} round(s), medians; python {sys.version.split()[0]}, "
+    p50 = {k: min(x[0] for x in v) for k, v in lat.items()}
+    p99 = {k: min(x[1] for x in v) for k, v in lat.items()}
+    p50_med = {k: statistics.median(x[0] for x in v) for k, v in lat.items()}
+    print(f"CPUs {CPUS}, the best of {rounds} round(s); python {sys.version.split()[0]}, "
           f"SHMQ_FENCES={os.environ.get('SHMQ_FENCES', '(unset)')}")
     print(f"{'throughput':22} {'64 B msg/s':>12} {'64 KiB msg/s':>13} {'64 KiB GB/s':>12}")
     for kind in THROUGHPUT_RUNS:
-        small, big = med[kind, SMALL], med[kind, BIG]
+        small, big = best[kind, SMALL], best[kind, BIG]
         print(f"{kind:22} {small:12,.0f} {big:13,.0f} {big * BIG / 1e9:12.2f}")
     print(f"\n{'ping-pong 64 B':22} {'p50 us':>10} {'p99 us':>10}")
     for kind in LATENCY_RUNS:
         print(f"{kind:22} {p50[kind]:10.1f} {p99[kind]:10.1f}")
 
-    def ratio(label, value, target, ok):
-        print(f"{label:38} {value:8.2f}x  (target {target}: {'met' if ok else 'NOT met'})")
+    print(f"\n{'ratios':38} {'best':>8} {'median':>8}   target")
 
-    print("\nratios")
-    r = med["shmq", SMALL] / med["mp.Queue", SMALL]
-    ratio("64 B msg/s, shmq / mp.Queue", r, ">= 20", r >= 20)
-    r = med["shmq", SMALL] / med["zmq ipc", SMALL]
-    ratio("64 B msg/s, shmq / zmq ipc", r, ">= 5", r >= 5)
-    r = med["shmq", BIG] / med["mp.Queue", BIG]
-    ratio("64 KiB bytes/s, shmq / mp.Queue", r, ">= 10", r >= 10)
-    r = p50["shmq asyncio"] / p50["asyncio unix socket"]
-    ratio("asyncio ping-pong p50, shmq / unix", r, "<= 0.5", r <= 0.5)
+    def ratio(label, of_best, of_median, target, met):
+        print(f"{label:38} {of_best:7.2f}x {of_median:7.2f}x   {target}: "
+              f"{'met' if met(of_best) and met(of_median) else 'met by the best only' if met(of_best) else 'NOT met'}")
+
+    at_least = lambda n: lambda r: r >= n  # noqa: E731
+    for label, (a, b), target, n in (("64 B msg/s, shmq / mp.Queue", (("shmq", SMALL), ("mp.Queue", SMALL)), ">= 20", 20),
+                                     ("64 B msg/s, shmq / zmq ipc", (("shmq", SMALL), ("zmq ipc", SMALL)), ">= 5", 5),
+                                     ("64 KiB bytes/s, shmq / mp.Queue", (("shmq", BIG), ("mp.Queue", BIG)), ">= 10", 10)):
+        ratio(label, best[a] / best[b], med[a] / med[b], target, at_least(n))
+    ratio("asyncio ping-pong p50, shmq / unix", p50["shmq asyncio"] / p50["asyncio unix socket"],
+          p50_med["shmq asyncio"] / p50_med["asyncio unix socket"], "<= 0.5", lambda r: r <= 0.5)
     print(f"(whole run {time.monotonic() - start:.0f} s)")
 
 
