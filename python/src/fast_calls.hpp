@@ -56,7 +56,9 @@ inline std::optional<double> timeout_arg(PyObject* const* args, Py_ssize_t nargs
                                " argument(s) and an optional timeout");
   PyObject* t = nargs > fixed ? args[fixed] : nullptr;
   if (nkw == 1) {
-    if (std::string_view(PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, 0))) != "timeout")
+    const char* key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, 0));
+    if (key == nullptr) throw pybind11::error_already_set();
+    if (std::string_view(key) != "timeout")
       throw pybind11::type_error(std::string(name) + "() got an unexpected keyword argument");
     t = args[nargs];
   }
@@ -64,6 +66,14 @@ inline std::optional<double> timeout_arg(PyObject* const* args, Py_ssize_t nargs
   const double s = PyFloat_AsDouble(t);
   if (s == -1.0 && PyErr_Occurred()) throw pybind11::error_already_set();
   return s;
+}
+
+inline void pause() noexcept {  // a spin-wait hint to the CPU
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
 }
 
 // Calls `attempt` (returning a view, a loan or a status) until it gives something other
@@ -78,7 +88,7 @@ auto spin_for(std::chrono::nanoseconds spin, status would_block, Attempt attempt
     r = attempt();
     if (status_of(r) != would_block) return r;
     if ((i & 15u) == 0 && std::chrono::steady_clock::now() >= until) return r;
-    __builtin_ia32_pause();
+    pause();
   }
 }
 
