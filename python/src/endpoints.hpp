@@ -107,7 +107,10 @@ void bind_consumer_calls(Class& cls) {
   namespace py = pybind11;
   using ptr = consumer_ptr<C>;
   cls.def("__iter__", [](py::object self) { return self; })
-      .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
+      .def("native_handle", [](const ptr& self) {
+        call_guard guard(*self);  // made on first use: not while another thread waits
+        return self->get().native_handle();
+      },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
       .def("arm", [](const ptr& self) {
         call_guard guard(*self);
@@ -153,14 +156,20 @@ void bind_producer_calls(Class& cls) {
         return py::cast(std::make_unique<loan_object>(self, std::move(l)));
       }, py::arg("size"), py::arg("timeout") = py::none(),
          "room for `size` bytes in place; waits up to `timeout` seconds while the ring is full")
-      .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
+      .def("native_handle", [](const ptr& self) {
+        call_guard guard(*self);  // made on first use: not while another thread waits
+        return self->get().native_handle();
+      },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
       .def("arm", [](const ptr& self, std::size_t size) {
         call_guard guard(*self);
         return self->get().arm(size) == arm_result::armed;
       },
            py::arg("size"), "True: armed, wait until native_handle() is readable; False: try now")
-      .def("close", [](const ptr& self) { self->get().close(); },
+      .def("close", [](const ptr& self) {
+        call_guard guard(*self);
+        self->get().close();
+      },
            "ends the stream: consumers read what is left, then get ClosedError / end of iteration")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); });
 }

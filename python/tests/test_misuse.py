@@ -64,7 +64,7 @@ def test_a_second_thread_gets_busy_while_the_first_waits(name):
             assert c.try_receive() is None
         except shmq.BusyError:
             break
-    for call in (c.try_read, c.arm, c.detach, lambda: c.receive(timeout=0)):
+    for call in (c.try_read, c.arm, c.native_handle, c.detach, lambda: c.receive(timeout=0)):
         with pytest.raises(shmq.BusyError):  # none races the wait
             call()
     p.send(stamp.make(1))
