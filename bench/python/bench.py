@@ -56,6 +56,14 @@ def run_pair(sender, receiver, *args):
 
 
 # ---- throughput: each receiver returns the seconds its last count - 1 messages took
+# and the CPU time its process had meanwhile (every thread of it: ZeroMQ's I/O thread too)
+
+def clocks():
+    return time.perf_counter(), time.process_time()
+
+
+def since(start):
+    return time.perf_counter() - start[0], time.process_time() - start[1]
 
 def shmq_send(name, count, size):
     p = shmq.SpscProducer(name, **STREAM)
@@ -69,7 +77,7 @@ def shmq_send(name, count, size):
 def shmq_recv(name, count, size):
     c = shmq.SpscConsumer(name, **STREAM)
     c.receive()
-    t0 = time.perf_counter()
+    t0 = clocks()
     n = 1
     if size >= 4096:  # zero-copy: each message read in place, one byte of it touched
         for msg in c:
@@ -83,7 +91,7 @@ def shmq_recv(name, count, size):
                 n += 1
         except shmq.ClosedError:
             pass
-    t = time.perf_counter() - t0
+    t = since(t0)
     assert n == count, (n, count)
     return t
 
@@ -96,10 +104,10 @@ def queue_send(q, count, size):
 
 def queue_recv(q, count, size):
     q.get()
-    t0 = time.perf_counter()
+    t0 = clocks()
     for _ in range(count - 1):
         q.get()
-    return time.perf_counter() - t0
+    return since(t0)
 
 
 def zmq_send(addr, count, size):
@@ -118,17 +126,17 @@ def zmq_recv(addr, count, size):
     s = ctx.socket(zmq.PULL)
     s.bind(addr)
     s.recv()
-    t0 = time.perf_counter()
+    t0 = clocks()
     for _ in range(count - 1):
         s.recv()
-    t = time.perf_counter() - t0
+    t = since(t0)
     s.close()
     ctx.term()
     return t
 
 
 def throughput(kind, count, size):
-    """Messages per second."""
+    """(messages per second, the receiver's CPU time per second)."""
     if kind == "shmq":
         name = f"bench.py.{os.getpid()}"
         shmq.remove_segment(name)
@@ -145,7 +153,8 @@ def throughput(kind, count, size):
         finally:
             if os.path.exists(path):
                 os.unlink(path)
-    return (count - 1) / t
+    wall, cpu = t
+    return (count - 1) / wall, cpu / wall
 
 
 # ---- ping-pong: 64 B there and back; each pinger returns its round-trip times in s
@@ -349,14 +358,18 @@ def main():
         print("bench.py: only one CPU is available: both processes share it", file=sys.stderr)
 
     tp = {(k, s): [] for k in THROUGHPUT_RUNS for s in (SMALL, BIG)}
+    cpu = {k: [] for k in THROUGHPUT_RUNS}  # the 64 B receiver's CPU share, per round
     lat = {k: [] for k in LATENCY_RUNS}
     start = time.monotonic()
     for r in range(rounds):
         for kind, counts in THROUGHPUT_RUNS.items():
             for size, count in zip((SMALL, BIG), counts):
-                tp[kind, size].append(throughput(kind, count // scale, size))
+                rate, share = throughput(kind, count // scale, size)
+                tp[kind, size].append(rate)
+                if size == SMALL:
+                    cpu[kind].append(share)
                 print(f"[{time.monotonic() - start:5.1f} s] round {r + 1}/{rounds}: {kind} {size} B: "
-                      f"{tp[kind, size][-1]:,.0f} msg/s", file=sys.stderr, flush=True)
+                      f"{rate:,.0f} msg/s, receiver on CPU {share:.0%}", file=sys.stderr, flush=True)
         for kind, n in LATENCY_RUNS.items():
             lat[kind].append(latency(kind, n // scale))
             print(f"[{time.monotonic() - start:5.1f} s] round {r + 1}/{rounds}: ping-pong {kind}: "
@@ -371,10 +384,12 @@ def main():
     p50_med = {k: statistics.median(x[0] for x in v) for k, v in lat.items()}
     print(f"CPUs {CPUS}, the best of {rounds} round(s); python {sys.version.split()[0]}, "
           f"SHMQ_FENCES={os.environ.get('SHMQ_FENCES', '(unset)')}")
-    print(f"{'throughput':22} {'64 B msg/s':>12} {'64 KiB msg/s':>13} {'64 KiB GB/s':>12}")
+    print(f"{'throughput':22} {'64 B msg/s':>12} {'64 KiB msg/s':>13} {'64 KiB GB/s':>12}"
+          f"  64 B receiver on CPU (rounds)")
     for kind in THROUGHPUT_RUNS:
         small, big = best[kind, SMALL], best[kind, BIG]
-        print(f"{kind:22} {small:12,.0f} {big:13,.0f} {big * BIG / 1e9:12.2f}")
+        shares = " ".join(f"{x:.0%}" for x in cpu[kind])
+        print(f"{kind:22} {small:12,.0f} {big:13,.0f} {big * BIG / 1e9:12.2f}  {shares}")
     print(f"\n{'ping-pong 64 B':22} {'p50 us':>10} {'p99 us':>10}")
     for kind in LATENCY_RUNS:
         print(f"{kind:22} {p50[kind]:10.1f} {p99[kind]:10.1f}")
