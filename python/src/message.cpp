@@ -160,6 +160,20 @@ void set_buffer_procs(py::handle cls, getbufferproc get) {
   type->ht_type.tp_as_buffer = &type->as_buffer;
 }
 
+// Messages and loans come only from endpoints. Without this, Message.__new__(Message)
+// would make an object whose methods pybind11 runs on memory it allocates lazily and
+// never constructs.
+PyObject* refuse_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyErr_Format(PyExc_TypeError, "cannot create '%s' instances: endpoints hand them out", type->tp_name);
+  return nullptr;
+}
+
+void only_from_endpoints(py::handle cls) {
+  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  type->tp_new = refuse_new;
+  PyType_Modified(type);
+}
+
 std::uintptr_t address_of(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 }  // namespace
@@ -200,6 +214,7 @@ exists raises BufferError.)");
                                : "<shmq.Message " + std::to_string(self.view().size()) + " bytes>";
       });
   set_buffer_procs<message>(msg, message_getbuffer);
+  only_from_endpoints(msg);
   message_type = py::detail::get_type_info(typeid(message));
 
   auto loan = py::class_<loan_object>(m, "Loan", py::buffer_protocol(), R"(
@@ -236,6 +251,7 @@ commit() or abort() while a memoryview or array of it exists raises BufferError.
                                : "<shmq.Loan " + std::to_string(self.loan().size()) + " bytes>";
       });
   set_buffer_procs<loan_object>(loan, loan_getbuffer);
+  only_from_endpoints(loan);
 }
 
 }  // namespace shmq::python

@@ -53,6 +53,16 @@ def test_an_object_never_initialised(name):
             call(blank)
 
 
+def test_messages_and_loans_come_only_from_endpoints():
+    class Sub(shmq.Message):
+        pass
+
+    for make in (shmq.Message, shmq.Loan, lambda: shmq.Message.__new__(shmq.Message),
+                 lambda: shmq.Loan.__new__(shmq.Loan), Sub):
+        with pytest.raises(TypeError):
+            make()
+
+
 def test_a_second_thread_gets_busy_while_the_first_waits(name):
     p = shmq.SpscProducer(name, **OPTS)
     c = shmq.SpscConsumer(name, **OPTS)
