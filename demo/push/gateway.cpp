@@ -7,6 +7,7 @@
 // (<queue>.dead). The lane releases its view only after a 2xx or once the dead letter is
 // committed: a worker killed at any moment loses nothing, since shmq hands the views it
 // held to other consumers of the queue (docs/crash-safety.md), flagged redelivered.
+// Prints "ready" once every lane is attached, and its counts on stderr when it ends.
 //
 //   shmq-push-gateway [--queue push] [--lanes 32] [--attempts 3] [--timeout-ms 2000]
 #include "shmq/asio.hpp"  // first: it includes <utility> before Boost's awaitable.hpp
@@ -85,6 +86,7 @@ struct worker {
   shmq::push::connection_pool pool;
   dead_letters dead;
   counters count;
+  std::size_t lanes = 0, attached = 0;
   std::minstd_rand jitter{static_cast<unsigned>(getpid())};
 };
 
@@ -131,6 +133,10 @@ net::awaitable<std::optional<shmq::push::dead_header>> deliver(worker& w, const 
 net::awaitable<void> lane(worker& w, std::string queue) {
   const auto ex = co_await net::this_coro::executor;
   shmq::asio::endpoint in(ex, shmq::mpmc_consumer(queue, shmq::push::queue_options()));
+  if (++w.attached == w.lanes) {
+    std::printf("ready\n");  // every lane attached: for scripts that wait for the worker
+    std::fflush(stdout);
+  }
   for (;;) {
     error_code ec;
     shmq::view v = co_await shmq::asio::async_read(in, net::redirect_error(net::use_awaitable, ec));
@@ -191,7 +197,7 @@ int main(int argc, char** argv) {
 
     net::io_context io(1);
     worker w{config, shmq::push::connection_pool(pool_idle, lanes),
-             dead_letters(io.get_executor(), shmq::push::dead_letter_name(queue)), {}};
+             dead_letters(io.get_executor(), shmq::push::dead_letter_name(queue)), {}, lanes};
     std::size_t running = lanes;
     net::signal_set stop(io, SIGINT, SIGTERM);
     stop.async_wait([&](error_code, int) { io.stop(); });
