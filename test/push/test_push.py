@@ -200,11 +200,17 @@ class PushGatewayTest(unittest.TestCase):
             self.assertEqual(p.wait(), 0, "a producer failed")
         for w in workers:
             w.send_signal(signal.SIGTERM)
-            w.wait()
+            self.assertEqual(w.wait(), 0, "a worker failed")
         dead_reader.kill()
         dead_reader.wait()
         sink.send_signal(signal.SIGTERM)
         self.assertEqual(sink.wait(), 0)
+        for log in self.logs:
+            log.flush()
+            with open(log.name, errors="replace") as f:
+                text = f.read()
+            for bad in ("Sanitizer", "runtime error:", "lane failed", "lane stops", "malformed"):
+                self.assertNotIn(bad, text, os.path.basename(log.name))
         self.check(records, ports, dead_lines, kills)
 
     def check(self, records, ports, dead_lines, kills):
