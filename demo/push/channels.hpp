@@ -3,6 +3,7 @@
 // drain, and the dead-letter queue workers fill with what failed R times.
 #pragma once
 
+#include <cstdlib>
 #include <string>
 
 #include "shmq/mpmc.hpp"
@@ -35,6 +36,12 @@ inline mpmc_options dead_letter_options() {
   o.liveness_interval = std::chrono::milliseconds(50);
   return o;
 }
+
+// The queue is served by event loops, whose arm() needs a membarrier (about 100 us here)
+// whenever some process of the channel publishes with light fences; so the push
+// programs publish with full fences unless SHMQ_FENCES says otherwise
+// (docs/event-loops.md, "Light publishers and the membarrier"). Call first in main.
+inline void prefer_full_fences() { setenv("SHMQ_FENCES", "full", 0); }
 
 inline std::string dead_letter_name(const std::string& queue) { return queue + ".dead"; }
 

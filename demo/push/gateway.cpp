@@ -81,10 +81,32 @@ class dead_letters {
   std::vector<std::byte> message_;
 };
 
+// Which lane waits on the queue: one at a time, so a message wakes one lane of this
+// worker, not all K (each waiting lane would be an armed descriptor, and a message
+// wakes every armed one). The lane that got a message passes the turn to one other.
+class read_turn {
+ public:
+  explicit read_turn(net::any_io_executor ex) : wake_(ex) { wake_.expires_at(net::steady_timer::time_point::max()); }
+  net::awaitable<void> take() {
+    error_code ignored;
+    while (taken_) co_await wake_.async_wait(net::redirect_error(net::use_awaitable, ignored));
+    taken_ = true;
+  }
+  void pass() {
+    taken_ = false;
+    wake_.cancel_one();
+  }
+
+ private:
+  net::steady_timer wake_;
+  bool taken_ = false;
+};
+
 struct worker {
   settings config;
   shmq::push::connection_pool pool;
   dead_letters dead;
+  read_turn turn;
   counters count;
   std::size_t lanes = 0, attached = 0;
   std::minstd_rand jitter{static_cast<unsigned>(getpid())};
@@ -139,7 +161,9 @@ net::awaitable<void> lane(worker& w, std::string queue) {
   }
   for (;;) {
     error_code ec;
+    co_await w.turn.take();
     shmq::view v = co_await shmq::asio::async_read(in, net::redirect_error(net::use_awaitable, ec));
+    w.turn.pass();
     if (ec) {
       if (ec != shmq::asio::make_error_code(shmq::status::closed))
         std::fprintf(stderr, "shmq-push-gateway: lane stops: %s\n", ec.message().c_str());
@@ -181,6 +205,7 @@ void raise_descriptor_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  shmq::push::prefer_full_fences();
   const shmq::push::args a(
       argc, argv, usage,
       {"--queue", "--lanes", "--attempts", "--timeout-ms", "--backoff-ms", "--backoff-max-ms", "--pool-idle"});
@@ -197,7 +222,8 @@ int main(int argc, char** argv) {
 
     net::io_context io(1);
     worker w{config, shmq::push::connection_pool(pool_idle, lanes),
-             dead_letters(io.get_executor(), shmq::push::dead_letter_name(queue)), {}, lanes};
+             dead_letters(io.get_executor(), shmq::push::dead_letter_name(queue)), read_turn(io.get_executor()), {},
+             lanes};
     std::size_t running = lanes;
     net::signal_set stop(io, SIGINT, SIGTERM);
     stop.async_wait([&](error_code, int) { io.stop(); });
