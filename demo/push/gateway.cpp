@@ -17,7 +17,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
@@ -30,6 +29,7 @@
 #include "dead_letter.hpp"
 #include "http_client.hpp"
 #include "push_request.hpp"
+#include "stop_signals.hpp"
 
 namespace net = boost::asio;
 namespace http = boost::beast::http;
@@ -205,6 +205,7 @@ void raise_descriptor_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  shmq::push::stop_signals::block();
   shmq::push::prefer_full_fences();
   const shmq::push::args a(
       argc, argv, usage,
@@ -225,8 +226,8 @@ int main(int argc, char** argv) {
              dead_letters(io.get_executor(), shmq::push::dead_letter_name(queue)), read_turn(io.get_executor()), {},
              lanes};
     std::size_t running = lanes;
-    net::signal_set stop(io, SIGINT, SIGTERM);
-    stop.async_wait([&](error_code, int) { io.stop(); });
+    shmq::push::stop_signals stop(io.get_executor());
+    stop.async_wait([&] { io.stop(); });
     for (std::size_t i = 0; i < lanes; ++i)
       net::co_spawn(io, lane(w, queue), [&](std::exception_ptr e) {
         if (e) {

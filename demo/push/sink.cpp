@@ -18,7 +18,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -32,6 +31,7 @@
 #include "args.hpp"
 #include "fault_plan.hpp"
 #include "push_request.hpp"
+#include "stop_signals.hpp"
 
 namespace net = boost::asio;
 namespace http = boost::beast::http;
@@ -173,6 +173,7 @@ std::uint32_t ppm(double fraction) { return static_cast<std::uint32_t>(fraction 
 }  // namespace
 
 int main(int argc, char** argv) {
+  shmq::push::stop_signals::block();
   const shmq::push::args a(argc, argv, usage,
                            {"--endpoints", "--ports-out", "--records", "--fail", "--drop", "--slow", "--slow-ms",
                             "--seed"});
@@ -200,8 +201,8 @@ int main(int argc, char** argv) {
     if (!ports) throw std::runtime_error("cannot write the ports file");
     for (auto& acc : acceptors) net::co_spawn(io, listen(*acc, s), net::detached);
     net::co_spawn(io, report_progress(s), net::detached);
-    net::signal_set stop(io, SIGINT, SIGTERM);
-    stop.async_wait([&](error_code, int) { io.stop(); });
+    shmq::push::stop_signals stop(io.get_executor());
+    stop.async_wait([&] { io.stop(); });
     std::printf("ready\n");
     std::fflush(stdout);
     io.run();

@@ -14,12 +14,18 @@ one is SIGSTOPped and later continued. At the end:
 - duplicates and ambiguous retries (a request the sink read and then dropped, sent again)
   are counted and printed.
 
+A second test sends a third of 300 pushes to a port that refuses connections and three
+records that are not push requests (through `shmq pub`): the former are dead-lettered
+after R attempts with no HTTP status, the latter as malformed, the rest delivered.
+
 Everything waits on events (the sink's progress lines, the dead-letter reader's lines,
 process exits); a watchdog (SIGALRM) fails a run that hangs.
 """
 import os
 import queue
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +34,7 @@ import unittest
 from collections import defaultdict
 
 BIN = os.environ.get("SHMQ_PUSH_BIN", os.path.join(os.path.dirname(__file__), "../../build/demo/push"))
+SHMQ_CLI = os.environ.get("SHMQ", os.path.join(os.path.dirname(__file__), "../../build/tools/shmq"))
 COUNT = int(os.environ.get("PUSH_COUNT", "100000"))
 ENDPOINTS = int(os.environ.get("PUSH_ENDPOINTS", "1000"))
 WORKERS = 4
@@ -68,20 +75,27 @@ class Watchdog(Exception):
 
 
 def line_reader(name, stream, events):
-    for line in stream:
-        events.put((name, line.rstrip("\n")))
+    try:
+        for line in stream:
+            events.put((name, line.rstrip("\n")))
+    except ValueError:  # closed by tearDown
+        return
     events.put((name, None))
 
 
-class PushGatewayTest(unittest.TestCase):
+class PushRun(unittest.TestCase):
+    """Starts the programs and cleans up after them; the logs stay when a test failed."""
+
     def setUp(self):
-        self.dir = tempfile.TemporaryDirectory(prefix="shmq-push-")
-        self.queue = "push-test-%d" % os.getpid()
+        self.dir = tempfile.mkdtemp(prefix="shmq-push-")
+        self.queue = "push-test-%d-%s" % (os.getpid(), self._testMethodName[5:12])
         self.procs = []
         self.logs = []
         self.events = queue.Queue()
         self.progress = "none"
         self.passed = False
+        self.started = 0
+        self.ready = set()
 
     def tearDown(self):
         for p in self.procs:
@@ -98,12 +112,12 @@ class PushGatewayTest(unittest.TestCase):
             except FileNotFoundError:
                 pass
         if self.passed:
-            self.dir.cleanup()
+            shutil.rmtree(self.dir)
         else:
-            print("push: logs kept in " + self.dir.name, file=sys.stderr)
+            print("push: logs kept in " + self.dir, file=sys.stderr)
 
     def path(self, name):
-        return os.path.join(self.dir.name, name)
+        return os.path.join(self.dir, name)
 
     def start(self, args, name=None, stdout=None):
         log = open(self.path((name or os.path.basename(args[0])) + ".log"), "ab")
@@ -114,37 +128,29 @@ class PushGatewayTest(unittest.TestCase):
             threading.Thread(target=line_reader, args=(name, p.stdout, self.events), daemon=True).start()
         return p
 
-    def start_worker(self, n):
-        return self.start([os.path.join(BIN, "shmq-push-gateway"), "--queue", self.queue, "--lanes", str(LANES),
-                           "--attempts", str(ATTEMPTS), "--timeout-ms", "20000", "--backoff-ms", "1",
-                           "--backoff-max-ms", "20"], name="worker%d" % n)
+    def start_worker(self, n, attempts=ATTEMPTS):
+        self.started += 1
+        name = "worker%d.%d" % (n, self.started)
+        p = self.start([os.path.join(BIN, "shmq-push-gateway"), "--queue", self.queue, "--lanes", str(LANES),
+                        "--attempts", str(attempts), "--timeout-ms", "20000", "--backoff-ms", "1",
+                        "--backoff-max-ms", "20"], name=name, stdout=subprocess.PIPE)
+        p.name = name
+        return p
 
-    def next_event(self):
-        try:
-            return self.events.get(timeout=1.0)  # a bound per wait, so the watchdog gets its turn
-        except queue.Empty:
-            return None, None
+    def stop_workers(self, workers):
+        """SIGTERM each once it has said it is ready (attached, its signals handled); each must exit 0."""
+        while not all(w.name in self.ready for w in workers):
+            self.next_event()
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+            self.assertEqual(w.wait(), 0, "%s failed" % w.name)
 
-    def test_push_gateway(self):
-        def on_alarm(*_):
-            raise Watchdog()
-        signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(WATCHDOG_S)
-        try:
-            self.run_and_check()
-            self.passed = True
-        except Watchdog:
-            self.fail("watchdog: no end after %d s; last progress: %s" % (WATCHDOG_S, self.progress))
-        finally:
-            signal.alarm(0)
-
-    def run_and_check(self):
+    def start_sink(self, endpoints, *options):
+        """The sink, once it listens; its ports and the file its records go to."""
         records = self.path("records.txt")
         ports_file = self.path("ports.txt")
-        sink = self.start([os.path.join(BIN, "shmq-push-sink"), "--endpoints", str(ENDPOINTS), "--ports-out",
-                           ports_file, "--records", records, "--fail", str(FAIL), "--drop", str(DROP),
-                           "--slow", "0.002", "--slow-ms", "30", "--seed", str(SEED)],
-                          name="sink", stdout=subprocess.PIPE)
+        sink = self.start([os.path.join(BIN, "shmq-push-sink"), "--endpoints", str(endpoints), "--ports-out",
+                           ports_file, "--records", records] + list(options), name="sink", stdout=subprocess.PIPE)
         while True:
             name, line = self.next_event()
             if name == "sink":
@@ -153,14 +159,51 @@ class PushGatewayTest(unittest.TestCase):
                     break
         with open(ports_file) as f:
             ports = [int(x) for x in f.read().split()]
-        self.assertEqual(len(ports), ENDPOINTS)
+        self.assertEqual(len(ports), endpoints)
+        return sink, ports, records
 
-        dead_reader = self.start([os.path.join(BIN, "shmq-push-dead-letters"), "--queue", self.queue],
-                                 name="dead", stdout=subprocess.PIPE)
+    def start_dead_reader(self):
+        return self.start([os.path.join(BIN, "shmq-push-dead-letters"), "--queue", self.queue], name="dead",
+                          stdout=subprocess.PIPE)
+
+    def enqueue(self, ports_file, first, count, name):
+        return self.start([os.path.join(BIN, "shmq-push-enqueue"), "--queue", self.queue, "--ports", ports_file,
+                           "--count", str(count), "--first-id", str(first)], name=name)
+
+    def under_watchdog(self, run):
+        def on_alarm(*_):
+            raise Watchdog()
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(WATCHDOG_S)
+        try:
+            run()
+            self.passed = True
+        except Watchdog:
+            self.fail("watchdog: no end after %d s; last progress: %s" % (WATCHDOG_S, self.progress))
+        finally:
+            signal.alarm(0)
+
+    def next_event(self):
+        try:
+            name, line = self.events.get(timeout=1.0)  # a bound per wait, so the watchdog gets its turn
+        except queue.Empty:
+            return None, None
+        if name.startswith("worker") and line == "ready":
+            self.ready.add(name)
+        return name, line
+
+
+class PushGatewayTest(PushRun):
+    def test_push_gateway(self):
+        self.under_watchdog(self.run_and_check)
+
+    def run_and_check(self):
+        sink, ports, records = self.start_sink(ENDPOINTS, "--fail", str(FAIL), "--drop", str(DROP), "--slow",
+                                               "0.002", "--slow-ms", "30", "--seed", str(SEED))
+        dead_reader = self.start_dead_reader()
         workers = [self.start_worker(n) for n in range(WORKERS)]
         half = COUNT // 2
-        producers = [self.start([os.path.join(BIN, "shmq-push-enqueue"), "--queue", self.queue, "--ports",
-                                 ports_file, "--count", str(n), "--first-id", str(first)], name="enqueue%d" % k)
+        producers = [self.enqueue(self.path("ports.txt"), first, n, "enqueue%d" % k)
                      for k, (first, n) in enumerate([(0, half), (half, COUNT - half)])]
 
         # Faults, by progress (distinct pushes answered 2xx).
@@ -198,9 +241,7 @@ class PushGatewayTest(unittest.TestCase):
         self.assertEqual(plan, [], "faults left over: the run ended early")
         for p in producers:
             self.assertEqual(p.wait(), 0, "a producer failed")
-        for w in workers:
-            w.send_signal(signal.SIGTERM)
-            self.assertEqual(w.wait(), 0, "a worker failed")
+        self.stop_workers(workers)
         dead_reader.kill()
         dead_reader.wait()
         sink.send_signal(signal.SIGTERM)
@@ -256,6 +297,53 @@ class PushGatewayTest(unittest.TestCase):
               "(expected %d, %d duplicated); 2xx duplicates %d (bound %d); ambiguous retries %d"
               % (COUNT, ENDPOINTS, WORKERS, LANES, kills, requests, len(set(dead_lines)), len(dead), dead_duplicates,
                  duplicates, kills * LANES, ambiguous), file=sys.stderr)
+
+
+class UnreachableAndMalformedTest(PushRun):
+    """An endpoint that refuses connections, and records that are not push requests."""
+
+    def test_refused_endpoint_and_malformed_records(self):
+        self.under_watchdog(self.refused_and_malformed)
+
+    def refused_and_malformed(self):
+        sink, ports, records = self.start_sink(2)
+        refused = socket.socket()  # bound, never listening: connecting to it is refused
+        refused.bind(("127.0.0.1", 0))
+        self.addCleanup(refused.close)
+        ports_file = self.path("mixed-ports.txt")
+        with open(ports_file, "w") as f:
+            f.write("%d\n%d\n%d\n" % (ports[0], refused.getsockname()[1], ports[1]))
+        dead_reader = self.start_dead_reader()
+        workers = [self.start_worker(n, attempts=4) for n in range(2)]
+        producer = self.enqueue(ports_file, 0, 300, "enqueue")
+        self.assertEqual(producer.wait(), 0)
+        garbage = subprocess.run([SHMQ_CLI, "pub", self.queue, "--kind", "queue", "--no-close"], input=b"not a push\nx\n\x00\n",
+                                 capture_output=True)
+        self.assertEqual(garbage.returncode, 0, garbage.stderr)
+        delivered, dead_lines = 0, []
+        while delivered < 200 or len(dead_lines) < 103:
+            name, line = self.next_event()
+            if name in ("sink", "dead"):
+                self.assertIsNotNone(line, "%s ended" % name)
+            if name == "sink" and line.startswith("delivered "):
+                delivered = int(line.split()[1])
+            elif name == "dead":
+                dead_lines.append(line.split())
+        self.stop_workers(workers)
+        sink.send_signal(signal.SIGTERM)
+        self.assertEqual(sink.wait(), 0)
+        self.assertEqual(delivered, 200)
+        malformed = [d for d in dead_lines if d[1] == "-"]
+        self.assertEqual(malformed, [["dead", "-", "malformed", "0", "0", "-", "-"]] * 3)
+        refused_port = str(refused.getsockname()[1])
+        failed = sorted(int(d[1]) for d in dead_lines if d[1] != "-")
+        self.assertEqual(failed, [i for i in range(300) if i % 3 == 1])
+        for d in dead_lines:
+            if d[1] != "-":
+                self.assertEqual(d[2:7], ["failed_attempts", "4", "0", refused_port, "/hook/1"], d)
+        with open(records) as f:
+            got = sorted(int(line.split()[0]) for line in f)
+        self.assertEqual(got, [i for i in range(300) if i % 3 != 1], "the sink got other requests")
 
 
 if __name__ == "__main__":
