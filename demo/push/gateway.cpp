@@ -12,8 +12,6 @@
 //   shmq-push-gateway [--queue push] [--lanes 32] [--attempts 3] [--timeout-ms 2000]
 #include "shmq/asio.hpp"  // first: it includes <utility> before Boost's awaitable.hpp
 
-#include <sys/resource.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +23,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "descriptors.hpp"
 #include "channels.hpp"
 #include "dead_letter.hpp"
 #include "http_client.hpp"
@@ -36,12 +35,6 @@ namespace http = boost::beast::http;
 using boost::system::error_code;
 
 namespace {
-
-const char* usage =
-    "[--queue NAME] [--lanes K] [--attempts R] [--timeout-ms MS] [--backoff-ms MS]\n"
-    "          [--backoff-max-ms MS] [--pool-idle N]\n"
-    "  K requests in flight, R attempts per push, MS per attempt; backoff doubles from\n"
-    "  --backoff-ms up to --backoff-max-ms; at most N idle connections kept\n";
 
 struct settings {
   std::uint32_t attempts = 3;
@@ -194,24 +187,21 @@ net::awaitable<void> lane(worker& w, std::string queue) {
   }  // the view is released here, after a 2xx or a committed dead letter
 }
 
-void raise_descriptor_limit() {
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  static const char* usage =
+      "[--queue NAME] [--lanes K] [--attempts R] [--timeout-ms MS] [--backoff-ms MS]\n"
+      "          [--backoff-max-ms MS] [--pool-idle N]\n"
+      "  K requests in flight, R attempts per push, MS per attempt; backoff doubles from\n"
+      "  --backoff-ms up to --backoff-max-ms; at most N idle connections kept\n";
   shmq::push::stop_signals::block();
   shmq::push::prefer_full_fences();
   const shmq::push::args a(
       argc, argv, usage,
       {"--queue", "--lanes", "--attempts", "--timeout-ms", "--backoff-ms", "--backoff-max-ms", "--pool-idle"});
   try {
-    raise_descriptor_limit();
+    shmq::push::raise_descriptor_limit();
     const std::string queue = a.text("--queue", "push");
     const std::size_t lanes = a.number("--lanes", 32, 1, 200);
     settings config;

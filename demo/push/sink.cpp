@@ -11,8 +11,6 @@
 // redelivered latency_ns) and exits.
 #include <utility>  // first: Boost 1.74's awaitable.hpp uses std::exchange without it
 
-#include <sys/resource.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -29,6 +27,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "descriptors.hpp"
 #include "fault_plan.hpp"
 #include "push_request.hpp"
 #include "stop_signals.hpp"
@@ -159,15 +158,6 @@ void write_records(const std::string& file, const sink_state& s) {
   if (std::fclose(out) != 0) throw std::runtime_error("cannot write " + file);
 }
 
-// Each endpoint is a listener, and each client connection a descriptor: use them all.
-void raise_descriptor_limit() {
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
-}
-
 std::uint32_t ppm(double fraction) { return static_cast<std::uint32_t>(fraction * 1'000'000 + 0.5); }
 
 }  // namespace
@@ -178,7 +168,7 @@ int main(int argc, char** argv) {
                            {"--endpoints", "--ports-out", "--records", "--fail", "--drop", "--slow", "--slow-ms",
                             "--seed"});
   try {
-    raise_descriptor_limit();
+    shmq::push::raise_descriptor_limit();
     sink_state s;
     s.plan.seed = a.number("--seed", 1, 0, ~0ull);
     s.plan.fail_ppm = ppm(a.fraction("--fail", 0));
