@@ -14,9 +14,10 @@ one is SIGSTOPped and later continued. At the end:
 - duplicates and ambiguous retries (a request the sink read and then dropped, sent again)
   are counted and printed.
 
-A second test sends a third of 300 pushes to a port that refuses connections and three
-records that are not push requests (through `shmq pub`): the former are dead-lettered
-after R attempts with no HTTP status, the latter as malformed, the rest delivered.
+A second test sends a quarter of 200 pushes to a port that refuses connections, a quarter
+to one that accepts and never answers (a 500 ms timeout per attempt), and three records
+that are not push requests (through `shmq pub`): the first two kinds are dead-lettered
+after 4 attempts with no HTTP status, the records as malformed, the rest delivered.
 
 Everything waits on events (the sink's progress lines, the dead-letter reader's lines,
 process exits); a watchdog (SIGALRM) fails a run that hangs.
@@ -128,11 +129,11 @@ class PushRun(unittest.TestCase):
             threading.Thread(target=line_reader, args=(name, p.stdout, self.events), daemon=True).start()
         return p
 
-    def start_worker(self, n, attempts=ATTEMPTS):
+    def start_worker(self, n, attempts=ATTEMPTS, timeout_ms=20000):
         self.started += 1
         name = "worker%d.%d" % (n, self.started)
         p = self.start([os.path.join(BIN, "shmq-push-gateway"), "--queue", self.queue, "--lanes", str(LANES),
-                        "--attempts", str(attempts), "--timeout-ms", "20000", "--backoff-ms", "1",
+                        "--attempts", str(attempts), "--timeout-ms", str(timeout_ms), "--backoff-ms", "1",
                         "--backoff-max-ms", "20"], name=name, stdout=subprocess.PIPE)
         p.name = name
         return p
@@ -300,28 +301,34 @@ class PushGatewayTest(PushRun):
 
 
 class UnreachableAndMalformedTest(PushRun):
-    """An endpoint that refuses connections, and records that are not push requests."""
+    """Endpoints that refuse connections or never answer, and records that are not pushes."""
 
-    def test_refused_endpoint_and_malformed_records(self):
-        self.under_watchdog(self.refused_and_malformed)
+    def test_refused_silent_and_malformed(self):
+        self.under_watchdog(self.refused_silent_and_malformed)
 
-    def refused_and_malformed(self):
+    def refused_silent_and_malformed(self):
         sink, ports, records = self.start_sink(2)
         refused = socket.socket()  # bound, never listening: connecting to it is refused
         refused.bind(("127.0.0.1", 0))
-        self.addCleanup(refused.close)
+        silent = socket.socket()  # listening, never reading: every attempt times out
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1024)
+        for s in (refused, silent):
+            self.addCleanup(s.close)
+        refused_port, silent_port = (str(s.getsockname()[1]) for s in (refused, silent))
         ports_file = self.path("mixed-ports.txt")
         with open(ports_file, "w") as f:
-            f.write("%d\n%d\n%d\n" % (ports[0], refused.getsockname()[1], ports[1]))
+            f.write("%d\n%s\n%d\n%s\n" % (ports[0], refused_port, ports[1], silent_port))
         dead_reader = self.start_dead_reader()
-        workers = [self.start_worker(n, attempts=4) for n in range(2)]
-        producer = self.enqueue(ports_file, 0, 300, "enqueue")
+        workers = [self.start_worker(n, attempts=4, timeout_ms=500) for n in range(2)]
+        count = 200  # push i goes to endpoint i % 4: 50 to each
+        producer = self.enqueue(ports_file, 0, count, "enqueue")
         self.assertEqual(producer.wait(), 0)
-        garbage = subprocess.run([SHMQ_CLI, "pub", self.queue, "--kind", "queue", "--no-close"], input=b"not a push\nx\n\x00\n",
-                                 capture_output=True)
+        garbage = subprocess.run([SHMQ_CLI, "pub", self.queue, "--kind", "queue", "--no-close"],
+                                 input=b"not a push\nx\n\x00\n", capture_output=True)
         self.assertEqual(garbage.returncode, 0, garbage.stderr)
         delivered, dead_lines = 0, []
-        while delivered < 200 or len(dead_lines) < 103:
+        while delivered < count // 2 or len(dead_lines) < count // 2 + 3:
             name, line = self.next_event()
             if name in ("sink", "dead"):
                 self.assertIsNotNone(line, "%s ended" % name)
@@ -332,18 +339,19 @@ class UnreachableAndMalformedTest(PushRun):
         self.stop_workers(workers)
         sink.send_signal(signal.SIGTERM)
         self.assertEqual(sink.wait(), 0)
-        self.assertEqual(delivered, 200)
+        self.assertEqual(delivered, count // 2)
         malformed = [d for d in dead_lines if d[1] == "-"]
         self.assertEqual(malformed, [["dead", "-", "malformed", "0", "0", "-", "-"]] * 3)
-        refused_port = str(refused.getsockname()[1])
         failed = sorted(int(d[1]) for d in dead_lines if d[1] != "-")
-        self.assertEqual(failed, [i for i in range(300) if i % 3 == 1])
+        self.assertEqual(failed, [i for i in range(count) if i % 2 == 1])
         for d in dead_lines:
             if d[1] != "-":
-                self.assertEqual(d[2:7], ["failed_attempts", "4", "0", refused_port, "/hook/1"], d)
+                i = int(d[1])
+                where = [refused_port, "/hook/1"] if i % 4 == 1 else [silent_port, "/hook/3"]
+                self.assertEqual(d[2:7], ["failed_attempts", "4", "0"] + where, d)
         with open(records) as f:
-            got = sorted(int(line.split()[0]) for line in f)
-        self.assertEqual(got, [i for i in range(300) if i % 3 != 1], "the sink got other requests")
+            got = {int(line.split()[0]) for line in f}
+        self.assertEqual(got, {i for i in range(count) if i % 2 == 0}, "the sink got other requests")
 
 
 if __name__ == "__main__":
