@@ -176,6 +176,8 @@ def main():
         else:  # both are held to the rate: only CPU and latency can differ
             print("%s at %d/s: gateway / aiohttp: pushes per CPU-second x%.1f; p99 %.2f ms vs %.2f ms"
                   % (mode, args.rate, per_cpu, p99[0], p99[1]))
+    for name in os.listdir(work):  # the records and the dumps are large; keep the results
+        os.unlink(os.path.join(work, name))
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump(runs, f, indent=1)
     print("runs: " + os.path.join(work, "results.json"), file=sys.stderr)
