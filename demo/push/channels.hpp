@@ -37,12 +37,6 @@ inline mpmc_options dead_letter_options() {
   return o;
 }
 
-// The queue is served by event loops, whose arm() needs a membarrier (about 100 us here)
-// whenever some process of the channel publishes with light fences; so the push
-// programs publish with full fences unless SHMQ_FENCES says otherwise
-// (docs/event-loops.md, "Light publishers and the membarrier"). Call first in main.
-inline void prefer_full_fences() { setenv("SHMQ_FENCES", "full", 0); }
-
 inline std::string dead_letter_name(const std::string& queue) { return queue + ".dead"; }
 
 }  // namespace shmq::push

@@ -10,7 +10,6 @@
 #include "push_request.hpp"
 
 int main(int argc, char** argv) {
-  shmq::push::prefer_full_fences();
   const shmq::push::args a(argc, argv, "[--queue NAME]\n  print the dead letters of queue NAME (push)\n", {"--queue"});
   try {
     shmq::mpmc_consumer dead(shmq::push::dead_letter_name(a.text("--queue", "push")),

@@ -74,7 +74,6 @@ int write_dump(const std::string& file, push_source& source, std::uint64_t first
 }  // namespace
 
 int main(int argc, char** argv) {
-  shmq::push::prefer_full_fences();
   const shmq::push::args a(argc, argv, usage,
                            {"--ports", "--count", "--queue", "--first-id", "--body-bytes", "--rate", "--dump"});
   try {

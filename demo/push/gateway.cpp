@@ -196,7 +196,6 @@ int main(int argc, char** argv) {
       "  K requests in flight, R attempts per push, MS per attempt; backoff doubles from\n"
       "  --backoff-ms up to --backoff-max-ms; at most N idle connections kept\n";
   shmq::push::stop_signals::block();
-  shmq::push::prefer_full_fences();
   const shmq::push::args a(
       argc, argv, usage,
       {"--queue", "--lanes", "--attempts", "--timeout-ms", "--backoff-ms", "--backoff-max-ms", "--pool-idle"});
