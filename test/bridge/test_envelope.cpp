@@ -17,7 +17,7 @@ namespace {
 
 std::vector<std::byte> bytes(std::string_view s) {
   std::vector<std::byte> b(s.size());
-  std::memcpy(b.data(), s.data(), s.size());
+  if (!s.empty()) std::memcpy(b.data(), s.data(), s.size());  // an empty vector's data() may be null
   return b;
 }
 

@@ -53,7 +53,7 @@ inline void write_envelope(std::span<std::byte> out, bool redelivered, std::stri
   std::memcpy(out.data(), envelope_magic, 4);
   out[4] = static_cast<std::byte>(redelivered ? envelope_redelivered : 0);
   out[5] = static_cast<std::byte>(id.size());
-  std::memcpy(out.data() + envelope_header_size, id.data(), id.size());
+  if (!id.empty()) std::memcpy(out.data() + envelope_header_size, id.data(), id.size());
   if (!body.empty()) std::memcpy(out.data() + envelope_header_size + id.size(), body.data(), body.size());
 }
 
