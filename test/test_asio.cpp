@@ -40,6 +40,18 @@ int produce(Producer& p, std::uint64_t count) {
   return 0;
 }
 
+// A consumer process that reads count stamped messages in order and now and then pauses,
+// so that its producer finds the ring full (back-pressure).
+int read_slowly(const std::string& name, const mpmc_options& o, std::uint64_t count) {
+  mpmc_consumer c(name, o);
+  for (std::uint64_t seq = 0; seq < count; ++seq) {
+    view v = c.read_for(30s);
+    if (!v || !message_ok(v.data(), seq)) return 1;
+    if (seq % 64 == 0) ::usleep(2000);  // slow now and then: the ring fills
+  }
+  return 0;
+}
+
 // Reads count stamped messages in order, then the end of the stream.
 template <class C>
 net::awaitable<int> read_stream(shmq::asio::endpoint<C>& in, std::uint64_t count) {
@@ -111,15 +123,7 @@ TEST_CASE("asio: back-pressure through async_loan, with a slow consumer in anoth
   constexpr std::uint64_t count = 2000;
   net::io_context io;
   shmq::asio::endpoint out(io.get_executor(), mpmc_producer(seg.name(), o));
-  child_process consumer([&](child_process&) {
-    mpmc_consumer c(seg.name(), o);
-    for (std::uint64_t seq = 0; seq < count; ++seq) {
-      view v = c.read_for(30s);
-      if (!v || !message_ok(v.data(), seq)) return 1;
-      if (seq % 64 == 0) ::usleep(2000);  // slow now and then: the ring fills
-    }
-    return 0;
-  });
+  child_process consumer([&](child_process&) { return read_slowly(seg.name(), o, count); });
   int rc = -1;
   net::co_spawn(io, [&]() -> net::awaitable<void> {
     for (std::uint64_t seq = 0; seq < count; ++seq) {
@@ -144,15 +148,7 @@ TEST_CASE("asio: async_wait, then drain with try_ calls (the reactor style), bot
   shmq::asio::endpoint in(io.get_executor(), spsc_consumer(in_seg.name(), spsc_o));
   shmq::asio::endpoint out(io.get_executor(), mpmc_producer(out_seg.name(), mpmc_o));
   child_process producer([&](child_process&) { spsc_producer p(in_seg.name(), spsc_o); return produce(p, count); });
-  child_process consumer([&](child_process&) {
-    mpmc_consumer c(out_seg.name(), mpmc_o);
-    for (std::uint64_t seq = 0; seq < count; ++seq) {
-      view v = c.read_for(30s);
-      if (!v || !message_ok(v.data(), seq)) return 1;
-      if (seq % 128 == 0) ::usleep(2000);  // slow now and then: the ring fills
-    }
-    return 0;
-  });
+  child_process consumer([&](child_process&) { return read_slowly(out_seg.name(), mpmc_o, count); });
   std::uint64_t read = 0, written = 0, waits = 0;
   int read_rc = -1, write_rc = -1;
   net::co_spawn(io, [&]() -> net::awaitable<void> {
