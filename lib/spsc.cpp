@@ -148,6 +148,7 @@ struct spsc_producer_impl final : loan_owner {
   bool broken = false;
   catch_up_tracker catch_up;  // unused: a full SPSC ring gains nothing from it (measured)
   file_endpoint durable;      // a file channel's flushing (lib/durable/)
+  std::uint64_t sealed = 0;   // a file channel's records before this position are sealed
   std::unique_ptr<readiness_handle> readiness;  // event loops: made on first use
 
   spsc_producer_impl(attached a, const endpoint_options& o)
@@ -162,8 +163,11 @@ struct spsc_producer_impl final : loan_owner {
     if (channel.seg.file_backed() && file_policy_of(channel.seg.header()).flushes())
       ring.writer().reserve = static_cast<std::uint32_t>(file_page);  // room for sync()'s padding
     // From the head: a dead producer's records not yet flushed are flushed with ours.
-    if (channel.seg.file_backed())
-      durable = file_endpoint(channel.seg, *channel.control, channel.control->head.load(std::memory_order_acquire));
+    if (channel.seg.file_backed()) {
+      durable = file_endpoint(channel.seg, *channel.control, channel.geometry, file_endpoint::role::producer,
+                              channel.control->head.load(std::memory_order_acquire));
+      seal_published();  // a dead producer may have left records unsealed
+    }
     allow_fast();
     channel.attaching.reset();  // set up: the next endpoint may attach
   }
@@ -196,20 +200,39 @@ struct spsc_producer_impl final : loan_owner {
   bool has_room(std::uint64_t size) const noexcept { return ring.has_room(size); }
   wait_word& space_ready() noexcept { return channel.control->space_ready; }
   status commit_loan(std::uint64_t, std::size_t used) noexcept override {
-    if (channel.seal != 0) seal_record(channel.geometry, ring.tail(), used + channel.seal);
     ring.publish(used + channel.seal);
     loan_out = false;
-    const status s = durable.due() ? sync() : durable.state();
+    // A record is sealed when it is about to be flushed (docs/durability.md, "Seals"):
+    // under none the commit writes only the record, as in /dev/shm.
+    status s = durable.state();
+    if (durable.due()) {
+      if (durable.level() == durability::per_commit) {
+        s = sync();
+      } else {
+        seal_published();  // group commit: the background thread flushes them
+        s = durable.persist(ring.tail(), false);
+      }
+    }
     allow_fast();
     return s;
   }
   // The flush ends at a page boundary: later records never touch a page it promised.
+  // Under none, nothing is promised, but sealed records survive a clean shutdown.
   status sync() noexcept {
-    if (!durable.flushes() || durable.poisoned()) return durable.state();
-    ring.pad_to(file_page);
-    const status s = durable.flush_records(channel.geometry, ring.tail());
+    if (durable.poisoned()) return status::io_error;
+    if (durable.flushes()) ring.pad_to(file_page);
+    seal_published();
+    const status s = durable.persist(ring.tail(), true);
     allow_fast();  // a failure poisons: no inline loan after it
     return s;
+  }
+  // Seals the records not sealed yet. Those below the room head may have been reused;
+  // none from it on has (and recovery after a reboot starts at a checkpoint at or past
+  // the durable head).
+  void seal_published() noexcept {
+    if (channel.seal == 0) return;
+    const std::uint64_t from = std::max(sealed, room_head(channel).load(std::memory_order_acquire));
+    sealed = seal_records(channel.geometry, from, ring.tail());
   }
   // Nothing was published: the claimed bytes are simply claimed again next time.
   void abort_loan(std::uint64_t) noexcept override {
@@ -246,14 +269,15 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     ring.reader().owner = this;
     ring.reader().seal = channel.seal;
     if (channel.seg.file_backed()) {
-      durable = file_endpoint(channel.seg, *channel.control, ring.head());
+      durable = file_endpoint(channel.seg, *channel.control, channel.geometry, file_endpoint::role::consumer,
+                              ring.head());
       redeliver_until = channel.control->redeliver_until.load(std::memory_order_relaxed);
     }
     allow_fast();
     channel.attaching.reset();  // set up: the next endpoint may attach
   }
   ~spsc_consumer_impl() {
-    (void)durable.flush_head(ring.head());
+    (void)durable.persist(ring.head(), true);
     channel.control->reading.store(no_position, std::memory_order_relaxed);  // a clean exit
     release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid);
   }
@@ -306,11 +330,11 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     ring.release();
     view_out = false;
     ring.reader().view_out = false;
-    if (durable.due()) (void)durable.flush_head(ring.head());  // a failure poisons it
+    if (durable.due()) (void)durable.persist(ring.head(), false);  // a failure poisons it
     allow_fast();
   }
   status sync() noexcept {
-    const status s = durable.flush_head(ring.head());
+    const status s = durable.persist(ring.head(), true);
     allow_fast();  // a failure poisons: no inline read after it
     return s;
   }

@@ -1,0 +1,70 @@
+#include "durable/file_endpoint.hpp"
+
+namespace shmq::detail {
+
+file_endpoint::file_endpoint(const segment& seg, spsc_control& control, const ring_geometry& g, role r,
+                             std::uint64_t from)
+    : seg_(&seg), control_(&control), policy_(file_policy_of(seg.header())), boot_(boot_id()) {
+  const bool flush = policy_.flushes();
+  std::function<int(std::uint64_t)> work;
+  if (r == role::producer) {
+    work = [s = &seg, g, flushed = from, flush](std::uint64_t tail) mutable {
+      if (!flush || tail == flushed) return 0;
+      const int e = flush_ring(*s, g, flushed, tail);
+      if (e == 0) flushed = tail;
+      return e;
+    };
+  } else {
+    work = [s = &seg, c = &control, boot = boot_, flush](std::uint64_t head) {
+      return write_checkpoint(*s, *c, head, boot, flush);
+    };
+  }
+  if (policy_.level != durability::group_commit) {
+    work_ = std::move(work);
+    return;
+  }
+  // The background thread's failure poisons the channel for later attachers too.
+  background_ = std::make_unique<flush_thread>(
+      [work = std::move(work), c = &control](std::uint64_t position) mutable {
+        const int e = work(position);
+        if (e != 0) c->poisoned.store(static_cast<std::uint32_t>(e), std::memory_order_relaxed);
+        return e;
+      },
+      policy_.group_interval, from);
+}
+
+status file_endpoint::persist(std::uint64_t position, bool wait) noexcept {
+  if (seg_ == nullptr) return status::ok;  // /dev/shm
+  if (error_ != 0) return status::io_error;
+  pending_ = 0;
+  if (background_) {
+    if (wait) {
+      if (const int e = background_->wait(position); e != 0) return poison(e);
+    } else {
+      background_->request(position);
+    }
+    return state();
+  }
+  if (const int e = work_(position); e != 0) return poison(e);
+  return status::ok;
+}
+
+bool file_endpoint::checkpoint_released() noexcept {
+  if (poisoned() || !flushes()) return false;
+  const std::uint64_t head = control_->head.load(std::memory_order_acquire);
+  if (head <= control_->durable_head.load(std::memory_order_acquire)) return false;
+  if (const int e = write_checkpoint(*seg_, *control_, head, boot_, true); e != 0) {
+    poison(e);
+    return false;
+  }
+  return true;
+}
+
+status file_endpoint::poison(int e) noexcept {
+  error_ = e;
+  // Page cache only: for tools and later attachers in this boot (attach refuses it).
+  control_->poisoned.store(static_cast<std::uint32_t>(e), std::memory_order_relaxed);
+  return status::io_error;
+}
+
+}  // namespace shmq::detail
