@@ -145,6 +145,13 @@ int write_checkpoint(const segment& seg, spsc_control& control, std::uint64_t he
   lock_guard lock(seg.fd(), checkpoint_lock);
   const int newest = newest_checkpoint(seg);
   const int target = newest == 0 ? 1 : 0;
+  // Heads only grow: a consumer's background flush may come after the producer's own
+  // checkpoint of a later head (full ring), and bytes below that one may be reused
+  // already. A head past the live one does not come from this channel: not taken.
+  if (newest >= 0) {
+    const std::uint64_t previous = checkpoint_slot(seg, newest)->head;
+    if (previous > head && previous <= control.head.load(std::memory_order_acquire)) head = previous;
+  }
   file_checkpoint c{};
   c.sequence = newest < 0 ? 1 : checkpoint_slot(seg, newest)->sequence + 1;
   c.head = head;
