@@ -51,7 +51,7 @@ long env_or(const char* name, long fallback) {
 
 shmq::channel_options durable_options(const std::string& path, shmq::durability level) {
   shmq::channel_options o;
-  o.capacity = 1u << 20;
+  o.capacity = static_cast<std::size_t>(env_or("SHMQ_BENCH_CAPACITY", 1 << 20));
   o.max_message_size = 64u << 10;
   o.file.path = path;
   o.file.durability = level;

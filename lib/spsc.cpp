@@ -205,7 +205,7 @@ struct spsc_producer_impl final : loan_owner {
     // A record is sealed when it is about to be flushed (docs/durability.md, "Seals"):
     // under none the commit writes only the record, as in /dev/shm.
     status s = durable.state();
-    if (durable.due()) {
+    if (durable.due(ring.tail())) {
       if (durable.level() == durability::per_commit) {
         s = sync();
       } else {
@@ -269,6 +269,7 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     ring.reader().owner = this;
     ring.reader().seal = channel.seal;
     if (channel.seg.file_backed()) {
+      map_read_only(channel.geometry.data, channel.geometry.capacity);  // a consumer never writes it
       durable = file_endpoint(channel.seg, *channel.control, channel.geometry, file_endpoint::role::consumer,
                               ring.head());
       redeliver_until = channel.control->redeliver_until.load(std::memory_order_relaxed);
@@ -330,7 +331,7 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     ring.release();
     view_out = false;
     ring.reader().view_out = false;
-    if (durable.due()) (void)durable.persist(ring.head(), false);  // a failure poisons it
+    if (durable.due(ring.head())) (void)durable.persist(ring.head(), false);  // a failure poisons it
     allow_fast();
   }
   status sync() noexcept {

@@ -4,7 +4,8 @@ namespace shmq::detail {
 
 file_endpoint::file_endpoint(const segment& seg, spsc_control& control, const ring_geometry& g, role r,
                              std::uint64_t from)
-    : seg_(&seg), control_(&control), policy_(file_policy_of(seg.header())), boot_(boot_id()) {
+    : seg_(&seg), control_(&control), policy_(file_policy_of(seg.header())), boot_(boot_id()), asked_(from) {
+  if (r == role::consumer) room_step_ = g.capacity / 4;
   const bool flush = policy_.flushes();
   std::function<int(std::uint64_t)> work;
   if (r == role::producer) {
@@ -37,6 +38,7 @@ status file_endpoint::persist(std::uint64_t position, bool wait) noexcept {
   if (seg_ == nullptr) return status::ok;  // /dev/shm
   if (error_ != 0) return status::io_error;
   pending_ = 0;
+  asked_ = position;
   if (background_) {
     if (wait) {
       if (const int e = background_->wait(position); e != 0) return poison(e);

@@ -34,9 +34,12 @@ class file_endpoint {
   // After a commit or a release: should the position be made durable now? Every time
   // under per_commit; under group_commit at the group_messages-th since the last time,
   // or at the first after the background thread saw group_interval pass.
-  bool due() noexcept {
+  // A consumer also asks every quarter ring it releases: the producer reuses bytes only
+  // once their release is durable, and must not wait for a whole group to find room.
+  bool due(std::uint64_t position) noexcept {
     if (policy_.level != durability::group_commit) return policy_.level == durability::per_commit;
-    return ++pending_ >= policy_.group_messages || background_->interval_elapsed();
+    return ++pending_ >= policy_.group_messages || background_->interval_elapsed() ||
+           position - asked_ >= room_step_;
   }
   // Makes `position` durable (a producer's tail, its records before it sealed; a
   // consumer's head): with `wait`, before returning (sync(), per_commit); without, soon
@@ -57,6 +60,8 @@ class file_endpoint {
   file_policy policy_{};
   std::string boot_;
   std::uint64_t pending_ = 0;
+  std::uint64_t asked_ = 0;                   // the position last made (or asked to be) durable
+  std::uint64_t room_step_ = ~std::uint64_t{0};  // a consumer's: a quarter of the ring
   std::function<int(std::uint64_t)> work_;      // per_commit, none: run on the caller's thread
   std::unique_ptr<flush_thread> background_;  // group_commit
   int error_ = 0;
