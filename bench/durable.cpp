@@ -51,13 +51,15 @@ long env_or(const char* name, long fallback) {
 
 shmq::channel_options durable_options(const std::string& path, shmq::durability level) {
   shmq::channel_options o;
-  o.capacity = static_cast<std::size_t>(env_or("SHMQ_BENCH_CAPACITY", 1 << 20));
+  // 4 MiB: group commit needs a ring that holds more than a checkpoint's flush latency of
+  // traffic (docs/durability.md, "Figures"); the /dev/shm and none streams use the same.
+  o.capacity = static_cast<std::size_t>(env_or("SHMQ_BENCH_CAPACITY", 4 << 20));
   o.max_message_size = 64u << 10;
   o.file.path = path;
   o.file.durability = level;
-  // Group commit as benchmarked: a flush every 65536 messages or 10 ms, whichever comes
-  // first ($SHMQ_BENCH_GROUP_MESSAGES, $SHMQ_BENCH_GROUP_US to try others).
-  o.file.group_messages = static_cast<std::uint32_t>(env_or("SHMQ_BENCH_GROUP_MESSAGES", 65536));
+  // Group commit as benchmarked: a flush every 10 ms (or 2^20 messages, which at these
+  // rates never comes first); $SHMQ_BENCH_GROUP_MESSAGES, $SHMQ_BENCH_GROUP_US to try others.
+  o.file.group_messages = static_cast<std::uint32_t>(env_or("SHMQ_BENCH_GROUP_MESSAGES", 1 << 20));
   o.file.group_interval = std::chrono::microseconds(env_or("SHMQ_BENCH_GROUP_US", 10000));
   return o;
 }

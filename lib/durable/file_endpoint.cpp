@@ -24,14 +24,21 @@ file_endpoint::file_endpoint(const segment& seg, spsc_control& control, const ri
     work_ = std::move(work);
     return;
   }
-  // The background thread's failure poisons the channel for later attachers too.
-  background_ = std::make_unique<flush_thread>(
-      [work = std::move(work), c = &control](std::uint64_t position) mutable {
-        const int e = work(position);
-        if (e != 0) c->poisoned.store(static_cast<std::uint32_t>(e), std::memory_order_relaxed);
-        return e;
-      },
-      policy_.group_interval, from);
+  // The background thread's failure poisons the channel for later attachers too. After
+  // a producer's flush it makes the flushed pages writable again, off the producer's
+  // thread (the write faults would otherwise be the producer's).
+  work_ = [work = std::move(work), c = &control, g, r, last = from](std::uint64_t position) mutable {
+    const int e = work(position);
+    if (e != 0) c->poisoned.store(static_cast<std::uint32_t>(e), std::memory_order_relaxed);
+    if (e == 0 && r == role::producer) prefault_ring(g, last, position);
+    last = position;
+    return e;
+  };
+}
+
+flush_thread& file_endpoint::background() {
+  if (!background_) background_ = std::make_unique<flush_thread>(std::move(work_), policy_.group_interval, asked_);
+  return *background_;
 }
 
 status file_endpoint::persist(std::uint64_t position, bool wait) noexcept {
@@ -39,11 +46,11 @@ status file_endpoint::persist(std::uint64_t position, bool wait) noexcept {
   if (error_ != 0) return status::io_error;
   pending_ = 0;
   asked_ = position;
-  if (background_) {
+  if (policy_.level == durability::group_commit) {
     if (wait) {
-      if (const int e = background_->wait(position); e != 0) return poison(e);
+      if (const int e = background().wait(position); e != 0) return poison(e);
     } else {
-      background_->request(position);
+      background().request(position);
     }
     return state();
   }

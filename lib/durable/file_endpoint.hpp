@@ -38,7 +38,7 @@ class file_endpoint {
   // once their release is durable, and must not wait for a whole group to find room.
   bool due(std::uint64_t position) noexcept {
     if (policy_.level != durability::group_commit) return policy_.level == durability::per_commit;
-    return ++pending_ >= policy_.group_messages || background_->interval_elapsed() ||
+    return ++pending_ >= policy_.group_messages || background().interval_elapsed() ||
            position - asked_ >= room_step_;
   }
   // Makes `position` durable (a producer's tail, its records before it sealed; a
@@ -54,6 +54,10 @@ class file_endpoint {
 
  private:
   status poison(int e) noexcept;
+  // Started by the endpoint's first commit or release (or sync()), on its thread: the
+  // flush thread inherits that thread's CPU affinity, and a flush's TLB shoot-down of the
+  // endpoint's own mapping stays on that CPU when it is pinned.
+  flush_thread& background();
 
   const segment* seg_ = nullptr;
   spsc_control* control_ = nullptr;
@@ -62,8 +66,8 @@ class file_endpoint {
   std::uint64_t pending_ = 0;
   std::uint64_t asked_ = 0;                   // the position last made (or asked to be) durable
   std::uint64_t room_step_ = ~std::uint64_t{0};  // a consumer's: a quarter of the ring
-  std::function<int(std::uint64_t)> work_;      // per_commit, none: run on the caller's thread
-  std::unique_ptr<flush_thread> background_;  // group_commit
+  std::function<int(std::uint64_t)> work_;    // per_commit, none: run on the caller's thread
+  std::unique_ptr<flush_thread> background_;  // group_commit, once started: runs work_
   int error_ = 0;
 };
 

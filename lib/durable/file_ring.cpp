@@ -136,6 +136,14 @@ int flush_ring(const segment& seg, const ring_geometry& g, std::uint64_t from, s
   return 0;
 }
 
+void prefault_ring(const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept {
+  // Whole pages of the ring only; the ring's start and capacity are page multiples.
+  const std::uint64_t start = from & ~(file_page - 1), length = std::min(to - start, g.capacity);
+  const std::uint64_t offset = start & (g.capacity - 1), first = std::min(length, g.capacity - offset);
+  prefault_writable(g.data + offset, (first + file_page - 1) & ~(file_page - 1));
+  if (length > first) prefault_writable(g.data, (length - first + file_page - 1) & ~(file_page - 1));
+}
+
 int write_checkpoint(const segment& seg, spsc_control& control, std::uint64_t head, const std::string& boot,
                      bool flush) noexcept {
   // The file lock keeps other processes out; the mutex other threads of this one (a

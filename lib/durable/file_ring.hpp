@@ -40,6 +40,10 @@ bool seal_intact(const ring_geometry& g, std::uint64_t position, std::uint64_t l
 // for the next record). 0 or an errno.
 int flush_ring(const segment& seg, const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept;
 
+// The ring pages of positions [from, to), made writable again after their flush
+// (prefault_writable): the producer's next lap over them takes no write fault.
+void prefault_ring(const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept;
+
 // Writes `head` into the older checkpoint slot under checkpoint_lock and, with `flush`,
 // flushes it; then (only once it is on stable storage) raises control.durable_head to
 // it. 0 or an errno.
