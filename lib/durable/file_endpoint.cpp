@@ -1,5 +1,8 @@
 #include "durable/file_endpoint.hpp"
 
+#include <cerrno>
+#include <exception>
+
 namespace shmq::detail {
 
 file_endpoint::file_endpoint(const segment& seg, spsc_control& control, const ring_geometry& g, role r,
@@ -36,9 +39,15 @@ file_endpoint::file_endpoint(const segment& seg, spsc_control& control, const ri
   };
 }
 
-flush_thread& file_endpoint::background() {
-  if (!background_) background_ = std::make_unique<flush_thread>(std::move(work_), policy_.group_interval, asked_);
-  return *background_;
+flush_thread* file_endpoint::background() noexcept {
+  if (!background_ && error_ == 0) {
+    try {
+      background_ = std::make_unique<flush_thread>(std::move(work_), policy_.group_interval, asked_);
+    } catch (const std::exception&) {
+      poison(EAGAIN);  // nothing can be made durable: never taken for durable
+    }
+  }
+  return background_.get();
 }
 
 status file_endpoint::persist(std::uint64_t position, bool wait) noexcept {
@@ -47,10 +56,12 @@ status file_endpoint::persist(std::uint64_t position, bool wait) noexcept {
   pending_ = 0;
   asked_ = position;
   if (policy_.level == durability::group_commit) {
+    flush_thread* b = background();
+    if (b == nullptr) return status::io_error;
     if (wait) {
-      if (const int e = background().wait(position); e != 0) return poison(e);
+      if (const int e = b->wait(position); e != 0) return poison(e);
     } else {
-      background().request(position);
+      b->request(position);
     }
     return state();
   }

@@ -38,7 +38,8 @@ class file_endpoint {
   // once their release is durable, and must not wait for a whole group to find room.
   bool due(std::uint64_t position) noexcept {
     if (policy_.level != durability::group_commit) return policy_.level == durability::per_commit;
-    return ++pending_ >= policy_.group_messages || background().interval_elapsed() ||
+    const flush_thread* b = background();
+    return ++pending_ >= policy_.group_messages || (b != nullptr && b->interval_elapsed()) ||
            position - asked_ >= room_step_;
   }
   // Makes `position` durable (a producer's tail, its records before it sealed; a
@@ -56,8 +57,9 @@ class file_endpoint {
   status poison(int e) noexcept;
   // Started by the endpoint's first commit or release (or sync()), on its thread: the
   // flush thread inherits that thread's CPU affinity, and a flush's TLB shoot-down of the
-  // endpoint's own mapping stays on that CPU when it is pinned.
-  flush_thread& background();
+  // endpoint's own mapping stays on that CPU when it is pinned. Null (and the endpoint
+  // poisoned) if no thread could be started.
+  flush_thread* background() noexcept;
 
   const segment* seg_ = nullptr;
   spsc_control* control_ = nullptr;
