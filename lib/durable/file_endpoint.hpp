@@ -38,7 +38,7 @@ class file_endpoint {
   // once their release is durable, and must not wait for a whole group to find room.
   bool due(std::uint64_t position) noexcept {
     if (policy_.level != durability::group_commit) return policy_.level == durability::per_commit;
-    const flush_thread* b = background();
+    const flush_thread* b = background_ ? background_.get() : background();
     return ++pending_ >= policy_.group_messages || (b != nullptr && b->interval_elapsed()) ||
            position - asked_ >= room_step_;
   }
