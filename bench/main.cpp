@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
   using namespace shmq_bench;
   register_side_by_side({spin_latency_floor(), shmq_spsc_latency_busy(), shmq_spsc_latency_block(),
                          shmq_pubsub_latency()});
-  register_side_by_side({memcpy_throughput_floor(), shmq_spsc_stream(), shmq_spsc_stream_asio(), boost_mq_stream(),
+  register_side_by_side({memcpy_throughput_floor(), shmq_spsc_stream(), shmq_spsc_stream_asio(), shmq_spsc_stream_asio_drain(), boost_mq_stream(),
                          shmq_mpmc_stream(work_queue_shapes[0]),
                          boost_mq_work_queue(work_queue_shapes[0])});
   for (const fan_shape& shape : std::span(work_queue_shapes).subspan(1))

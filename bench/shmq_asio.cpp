@@ -5,9 +5,10 @@
 //       descriptor in the reactor's epoll, so each direction is one kernel wake-up, as in
 //       floor_futex_latency.
 //   shmq_spsc_throughput_asio: one-way stream into a consumer coroutine that folds every
-//       byte in place, against shmq_spsc_throughput's blocking consumer.
-// Run with SHMQ_FENCES=full for the figures docs/event-loops.md compares: without it,
-// every arm() pays a membarrier.
+//       byte in place, against shmq_spsc_throughput's blocking consumer: one
+//       co_await async_read per message.
+//   shmq_spsc_throughput_asio_drain: the same coroutine in the reactor style, co_await
+//       async_wait then try_read() until the ring is empty.
 #include "shmq/asio.hpp"  // first: it includes <utility> before Boost's awaitable.hpp
 
 #include <boost/asio/co_spawn.hpp>
@@ -83,6 +84,9 @@ void shmq_spsc_latency_asio(benchmark::State& state) {
   child.finish();
 }
 
+enum class coroutine_reads { per_message, drain };
+
+template <coroutine_reads style>
 void shmq_spsc_throughput_asio(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   const auto options = asio_options();
@@ -96,15 +100,34 @@ void shmq_spsc_throughput_asio(benchmark::State& state) {
     if (!signal_ready(link)) return 1;
     stream_report report{};
     bool ended = false;
+    const auto take = [&](const shmq::view& v) {
+      report.fold += fold(v.data().data(), v.size());
+      ++report.messages;
+    };
     net::co_spawn(io, [&]() -> net::awaitable<void> {
-      try {
-        for (;;) {
-          shmq::view v = co_await shmq::asio::async_read(in, net::use_awaitable);
-          report.fold += fold(v.data().data(), v.size());
-          ++report.messages;
+      if constexpr (style == coroutine_reads::per_message) {
+        try {
+          for (;;) take(co_await shmq::asio::async_read(in, net::use_awaitable));
+        } catch (const boost::system::system_error& e) {  // the end of the stream
+          ended = e.code() == shmq::asio::make_error_code(shmq::status::closed);
         }
-      } catch (const boost::system::system_error& e) {  // the end of the stream
-        ended = e.code() == shmq::asio::make_error_code(shmq::status::closed);
+      } else {
+        for (;;) {
+          co_await shmq::asio::async_wait(in, net::use_awaitable);
+          shmq::status s;
+          for (;;) {  // one view at a time: each is released before the next try
+            shmq::view v = in->try_read();
+            if (!v) {
+              s = v.status();
+              break;
+            }
+            take(v);
+          }
+          if (s != shmq::status::empty) {
+            ended = s == shmq::status::closed;
+            break;
+          }
+        }
       }
     }, [](std::exception_ptr) {});
     io.run();
@@ -124,7 +147,13 @@ sized_family shmq_spsc_latency_asio() {
 }
 
 sized_family shmq_spsc_stream_asio() {
-  return throughput_family("shmq_spsc_throughput_asio", shmq_spsc_throughput_asio, pace::cache);
+  return throughput_family("shmq_spsc_throughput_asio", shmq_spsc_throughput_asio<coroutine_reads::per_message>,
+                           pace::cache);
+}
+
+sized_family shmq_spsc_stream_asio_drain() {
+  return throughput_family("shmq_spsc_throughput_asio_drain", shmq_spsc_throughput_asio<coroutine_reads::drain>,
+                           pace::cache);
 }
 
 }  // namespace shmq_bench

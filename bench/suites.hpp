@@ -19,7 +19,8 @@ void register_kernel_floors();  // floor_futex_latency, shmq_spsc_latency_fd and
 
 // shmq_asio.cpp
 sized_family shmq_spsc_latency_asio();  // beside the futex floor
-sized_family shmq_spsc_stream_asio();   // shmq_spsc_throughput_asio, beside shmq_spsc_throughput
+sized_family shmq_spsc_stream_asio();        // shmq_spsc_throughput_asio, beside shmq_spsc_throughput
+sized_family shmq_spsc_stream_asio_drain();  // shmq_spsc_throughput_asio_drain, the same
 
 // shmq_spsc.cpp
 sized_family shmq_spsc_latency_busy();

@@ -21,7 +21,8 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 6;  // 5: readiness handle tables in wait_word; 6: file-backed channels
+inline constexpr std::uint32_t layout_version = 7;  // 5: readiness handle tables in wait_word; 6: file-backed channels;
+                                                    // 7: wait_word::fenced_publishers
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or

@@ -52,18 +52,42 @@ struct alignas(128) wait_word {
   // (fence.hpp), before it publishes anything: while it is 0, every publisher stores
   // seq_cst, and a handle arming itself needs no membarrier.
   std::atomic<std::uint32_t> light_publishers;
-  std::uint32_t reserved0;
+  // Set by the first readiness handle that arms here (never cleared): 1 once asked for,
+  // 2 once a membarrier has completed after that. While it is nonzero every publisher
+  // runs a full fence in wake_sleepers (F0); at 2, arming and sleeping need no
+  // membarrier, which costs tens of microseconds per arm on a virtual machine.
+  std::atomic<std::uint32_t> fenced_publishers;
   std::uint64_t reserved[11];
   std::atomic<std::uint64_t> keys[max_handles];
 };
 static_assert(sizeof(wait_word) == 256 + 8 * max_handles);
 static_assert(offsetof(wait_word, armed) == 128 && offsetof(wait_word, light_publishers) == 160 &&
-              offsetof(wait_word, keys) == 256);
+              offsetof(wait_word, fenced_publishers) == 164 && offsetof(wait_word, keys) == 256);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+inline constexpr std::uint32_t publishers_fence_asked = 1;    // fenced_publishers values
+inline constexpr std::uint32_t publishers_fence_settled = 2;
 
 // What an attaching process does to both wait words of its channel (see light_publishers).
 inline void note_publisher_fences(wait_word& w) noexcept {
   if (light_fences.load(std::memory_order_relaxed) && w.light_publishers.load(std::memory_order_relaxed) == 0)
     w.light_publishers.store(1, std::memory_order_seq_cst);
+}
+
+// True if no publisher of `w` can publish without a full fence before its F: none ever
+// attached with light fences, or fenced_publishers settled. Then a sleeper's seq_cst
+// E and R suffice, without a membarrier.
+//
+// Why settling needs one membarrier: a handle stores fenced_publishers = 1, then runs
+// membarrier, which makes every publisher's CPU execute a full barrier B. A publisher's
+// P comes before its F0 load. If F0 comes after B, it reads nonzero (the store came
+// before B) and fences. If F0 comes before B, so does P, which B makes visible before the
+// membarrier returns, that is before fenced_publishers = 2 is stored, which any later
+// waiter reads (acquire) before its E and R: R sees P. So once 2 is seen, no publisher
+// is left whose light P a waiter could miss.
+inline bool fenced_publishers_settled(wait_word& w) noexcept {
+  return w.light_publishers.load(std::memory_order_seq_cst) == 0 ||
+         w.fenced_publishers.load(std::memory_order_acquire) == publishers_fence_settled;
 }
 
 // Sends a wake to every armed readiness handle of `w` (lib/readiness/wake.cpp): out of
@@ -78,8 +102,14 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-// Call after the publishing seq_cst store (P).
+// Call after the publishing store (P).
 inline void wake_sleepers(wait_word& w) noexcept {
+  // F0: a handle waits here without membarriers (fenced_publishers): the store-load
+  // fence that publish_store's light path left out. Why the first handle's single
+  // membarrier covers a publisher that read 0 here: see fenced_publishers_settled().
+#if !defined(__SANITIZE_THREAD__)  // under TSan P is a seq_cst store already (fence.hpp)
+  if (w.fenced_publishers.load(std::memory_order_relaxed) != 0) std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
   std::uint32_t v = w.word.load(std::memory_order_seq_cst);  // F
   while (v & (futex_sleeper | handle_armed)) {
     if (w.word.compare_exchange_weak(v, (v + epoch_step) & ~(futex_sleeper | handle_armed),
@@ -120,7 +150,7 @@ bool wait_until(wait_word& w, Ready&& ready, clock::time_point spin_until,
   for (;;) {
     std::uint32_t v = w.word.fetch_or(futex_sleeper, std::memory_order_seq_cst) | futex_sleeper;  // E
     // Without a heavy fence a light publisher may not see bit 0: sleep in short slices.
-    const bool fenced = heavy_fence();
+    const bool fenced = fenced_publishers_settled(w) || heavy_fence();
     if (ready()) return true;  // R
     const auto until = fenced ? deadline : std::min(deadline, clock::now() + std::chrono::milliseconds(1));
     if (!futex_wait(w.word, v, until) && until == deadline) return ready();

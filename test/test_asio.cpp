@@ -78,7 +78,8 @@ TEST_CASE("asio: one thread reads three kinds of channel with coroutines while a
   std::function<void()> tick = [&] {
     timer.expires_after(1ms);
     timer.async_wait([&](error_code ec) {
-      if (ec) return;
+      // cancel() misses a wait that has expired but whose handler has not run yet
+      if (ec || finished == 3) return;
       ++ticks;
       tick();
     });
@@ -130,6 +131,65 @@ TEST_CASE("asio: back-pressure through async_loan, with a slow consumer in anoth
   }, net::detached);
   io.run();
   CHECK(rc == 0);
+  CHECK(consumer.wait() == 0);
+}
+
+TEST_CASE("asio: async_wait, then drain with try_ calls (the reactor style), both directions") {
+  watchdog dog(120);
+  segment_guard in_seg("asio-wait-in"), out_seg("asio-wait-out");
+  const auto spsc_o = spsc_kind::make(100ms);
+  const auto mpmc_o = mpmc_kind::make(100ms);  // sixteen slots: the producer waits for room
+  constexpr std::uint64_t count = 3000;
+  net::io_context io;
+  shmq::asio::endpoint in(io.get_executor(), spsc_consumer(in_seg.name(), spsc_o));
+  shmq::asio::endpoint out(io.get_executor(), mpmc_producer(out_seg.name(), mpmc_o));
+  child_process producer([&](child_process&) { spsc_producer p(in_seg.name(), spsc_o); return produce(p, count); });
+  child_process consumer([&](child_process&) {
+    mpmc_consumer c(out_seg.name(), mpmc_o);
+    for (std::uint64_t seq = 0; seq < count; ++seq) {
+      view v = c.read_for(30s);
+      if (!v || !message_ok(v.data(), seq)) return 1;
+      if (seq % 128 == 0) ::usleep(2000);  // slow now and then: the ring fills
+    }
+    return 0;
+  });
+  std::uint64_t read = 0, written = 0, waits = 0;
+  int read_rc = -1, write_rc = -1;
+  net::co_spawn(io, [&]() -> net::awaitable<void> {
+    for (;;) {
+      co_await shmq::asio::async_wait(in, net::use_awaitable);
+      ++waits;
+      for (;;) {  // each view released before the next try
+        view v = in->try_read();
+        if (!v) {
+          if (v.status() == status::empty) break;
+          read_rc = v.status() == status::closed && read == count ? 0 : 2;
+          co_return;
+        }
+        if (!message_ok(v.data(), read++)) {
+          read_rc = 1;
+          co_return;
+        }
+      }
+    }
+  }, net::detached);
+  net::co_spawn(io, [&]() -> net::awaitable<void> {
+    while (written < count) {
+      const std::size_t size = size_of(written);
+      co_await shmq::asio::async_wait(out, size, net::use_awaitable);
+      for (loan l = out->try_loan(size); l; l = out->try_loan(size_of(written))) {
+        fill_message(l.data(), written);
+        l.commit();
+        if (++written == count) break;
+      }
+    }
+    write_rc = 0;
+  }, net::detached);
+  io.run();
+  CHECK(read_rc == 0);
+  CHECK(write_rc == 0);
+  CHECK(waits >= 1);
+  CHECK(producer.wait() == 0);
   CHECK(consumer.wait() == 0);
 }
 

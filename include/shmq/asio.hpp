@@ -4,11 +4,14 @@
 // each operation tries, arms, and waits on the descriptor with async_wait, so a thread
 // can serve many channels, sockets and timers at once. Timeouts are Asio timers that
 // call cancel(). An operation that finds its message or room at once may complete
-// inside the call that started it (up to 16 in a row per endpoint, then once through a
+// inside the call that started it (up to 64 in a row per endpoint, then once through a
 // post): a handler must not expect to run later. docs/event-loops.md has the details.
 //
 //   shmq::asio::endpoint jobs(io.get_executor(), shmq::mpmc_consumer("jobs"));
-//   auto [ec, v] = co_await shmq::asio::async_read(jobs, as_tuple(use_awaitable));
+//   shmq::view v = co_await shmq::asio::async_read(jobs, use_awaitable);  // throws at the end
+// With use_awaitable, an operation that finds its message or room at once returns it
+// from a plain coroutine, without building the composed operation. async_wait is the
+// reactor style: wait, then drain with try_read() (no await per message).
 #pragma once
 
 #include <utility>  // first: Boost 1.74's awaitable.hpp uses std::exchange without it
@@ -19,6 +22,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>  // empty where coroutines are off (clang 14)
 #include <boost/system/error_code.hpp>
 #include <algorithm>
 #include <chrono>
@@ -99,7 +103,7 @@ class endpoint {
  private:
   template <class>
   friend struct detail::wait_loop;
-  static constexpr unsigned inline_burst = 16;
+  static constexpr unsigned inline_burst = 64;
   Endpoint endpoint_;
   net::posix::stream_descriptor descriptor_;
   unsigned inline_left_ = inline_burst;
@@ -112,6 +116,15 @@ namespace detail {
 // gives true once the operation is done (result set, error in ec), false for "nothing
 // yet"; `arm(endpoint&)` is the endpoint's arm.
 struct no_result {};  // operations that complete with an error code alone
+
+template <class Token>
+struct is_use_awaitable : std::false_type {};
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+template <class Executor>
+struct is_use_awaitable<net::use_awaitable_t<Executor>> : std::true_type {
+  using executor_type = Executor;
+};
+#endif
 
 template <class E>
 struct wait_loop {
@@ -162,10 +175,40 @@ struct wait_loop {
   };
 
   template <class Result, class Signature, class Token, class Attempt, class Arm>
-  static auto start(endpoint<E>& ep, Token&& token, Attempt attempt, Arm arm) {
+  static auto compose(endpoint<E>& ep, Token&& token, Attempt attempt, Arm arm) {
     return net::async_compose<Token, Signature>(
         op<Result, Attempt, Arm>{&ep, ep.life_, ep.life_->cancels, std::move(attempt), std::move(arm)}, token,
         ep.descriptor_);
+  }
+
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+  // use_awaitable: a first attempt in a plain coroutine, which completes without the
+  // composed operation when it finds its message or room (within the inline budget).
+  template <class Result, class Signature, class Executor, class Attempt, class Arm>
+  static net::awaitable<Result, Executor> first_attempt(endpoint<E>& ep, Attempt attempt, Arm arm) {
+    if (ep.inline_left_ > 0) {
+      Result result{};
+      error_code ec;
+      if (attempt(ep.endpoint_, result, ec)) {
+        --ep.inline_left_;
+        if (ec) throw boost::system::system_error(ec);
+        co_return result;
+      }
+    }
+    co_return co_await compose<Result, Signature>(ep, net::use_awaitable_t<Executor>{}, std::move(attempt),
+                                                  std::move(arm));
+  }
+#endif
+
+  template <class Result, class Signature, class Token, class Attempt, class Arm>
+  static auto start(endpoint<E>& ep, Token&& token, Attempt attempt, Arm arm) {
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+    if constexpr (is_use_awaitable<std::decay_t<Token>>::value && !std::is_same_v<Result, no_result>) {
+      using executor_type = typename is_use_awaitable<std::decay_t<Token>>::executor_type;
+      return first_attempt<Result, Signature, executor_type>(ep, std::move(attempt), std::move(arm));
+    } else
+#endif
+      return compose<Result, Signature>(ep, std::forward<Token>(token), std::move(attempt), std::move(arm));
   }
 };
 
@@ -235,6 +278,27 @@ auto async_push(endpoint<P>& ep, std::span<const std::byte> message, Token&& tok
       [size = message.size()](P& p) { return p.arm(size); });
 }
 
+
+// void(error_code): completes once the endpoint's try_ operation may succeed (a message
+// or the end of the stream there; for a producer, room for `size` bytes), without taking
+// anything: the reactor style of a socket's async_wait(wait_read). A coroutine that
+// drains a stream with try_read() after each wait pays no await per message (see
+// shmq_spsc_throughput_asio_drain in bench/); the try may still find nothing (another
+// consumer was first, a liveness tick), so it loops.
+template <class C, class Token>
+auto async_wait(endpoint<C>& ep, Token&& token) {
+  return detail::wait_loop<C>::template compose<detail::no_result, void(error_code)>(
+      ep, std::forward<Token>(token),
+      [tries = 0](C&, detail::no_result&, error_code&) mutable { return tries++ > 0; },
+      detail::consumer_arm());
+}
+template <class P, class Token>
+auto async_wait(endpoint<P>& ep, std::size_t size, Token&& token) {
+  return detail::wait_loop<P>::template compose<detail::no_result, void(error_code)>(
+      ep, std::forward<Token>(token),
+      [tries = 0](P&, detail::no_result&, error_code&) mutable { return tries++ > 0; },
+      [size](P& p) { return p.arm(size); });
+}
 
 // A callback subscription (returned by subscribe): move-only; unsubscribes when
 // destroyed or on unsubscribe(), after which on_end gets operation_aborted.

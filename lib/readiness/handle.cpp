@@ -129,11 +129,18 @@ bool readiness_handle::announce() noexcept {
   // publish. Seen 0 here, after E, such a publisher's setting comes after E in the single
   // order of seq_cst operations, and so does its F, which therefore sees E. Every other
   // publisher stores seq_cst, which the plain Dekker argument of wait_word.hpp covers.
-  // So the membarrier, which interrupts every CPU running a shmq process (tens of
-  // microseconds on a virtual machine while the peer runs), is needed only when a
-  // light publisher ever attached.
-  if (word_->light_publishers.load(std::memory_order_seq_cst) == 0) return true;
-  return heavy_fence();
+  // Light publishers: the first handle to arm on this word asks them all to fence
+  // (fenced_publishers) and runs one membarrier (it interrupts every CPU running a shmq
+  // process: tens of microseconds on a virtual machine), after which no arm needs one.
+  if (fenced_publishers_settled(*word_)) return true;
+  std::uint32_t asked = 0;
+  word_->fenced_publishers.compare_exchange_strong(asked, publishers_fence_asked, std::memory_order_seq_cst);
+  if (!heavy_fence()) return false;
+  // release: a waiter that reads 2 (acquire) comes after this membarrier returned.
+  std::uint32_t expected = publishers_fence_asked;
+  word_->fenced_publishers.compare_exchange_strong(expected, publishers_fence_settled, std::memory_order_release,
+                                                   std::memory_order_relaxed);
+  return true;
 }
 
 void readiness_handle::start_tick(std::chrono::nanoseconds after) noexcept {

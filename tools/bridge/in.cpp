@@ -1,49 +1,91 @@
-// Direction in: an AMQP queue -> an shmq MPMC channel. Manual acks with a prefetch
-// window; a delivery is acked (multiple=true, in batches) only after its shmq commit, so
-// a bridge killed at any moment leaves every unacked delivery to the broker, which
-// redelivers it with the redelivered flag set.
+// Direction in: an AMQP queue -> an shmq channel (an MPMC producer, or a pub/sub
+// publisher). Manual acks with a prefetch window; a delivery is acked (multiple=true, in
+// batches) only after its shmq commit, so a bridge killed at any moment leaves every
+// unacked delivery to the broker, which redelivers it with the redelivered flag set.
+// With --envelope each message is written inside shmq/bridge/envelope.hpp's envelope:
+// its message id and whether it may be a duplicate.
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <span>
+#include <string_view>
+#include <thread>
 
+#include <shmq/bridge/envelope.hpp>
 #include <shmq/mpmc.hpp>
+#include <shmq/pubsub.hpp>
 
 #include "bridge.hpp"
 
 namespace shmq_bridge {
 namespace {
 
+std::string_view text(amqp_bytes_t b) { return {static_cast<const char*>(b.bytes), b.len}; }
+
+// May be a duplicate: the broker redelivered it, or bridge out published it again.
 bool flagged(const amqp_envelope_t& e) {
   if (e.redelivered) return true;
   const auto& p = e.message.properties;
   if (!(p._flags & AMQP_BASIC_HEADERS_FLAG)) return false;
   for (int i = 0; i < p.headers.num_entries; ++i) {
     const auto& entry = p.headers.entries[i];
-    const std::string_view key(static_cast<const char*>(entry.key.bytes), entry.key.len);
-    if (key == "x-shmq-redelivered" && entry.value.kind == AMQP_FIELD_KIND_BOOLEAN && entry.value.value.boolean)
+    if (text(entry.key) == redelivered_header && entry.value.kind == AMQP_FIELD_KIND_BOOLEAN &&
+        entry.value.value.boolean)
       return true;
   }
   return false;
 }
 
+std::string_view message_id(const amqp_envelope_t& e) {
+  const auto& p = e.message.properties;
+  return (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? text(p.message_id) : std::string_view{};
+}
+
 std::string setup(link& l, const config& c) {
   auto* s = l.state();
-  amqp_table_t none{0, nullptr};
-  amqp_queue_declare(s, link::channel, amqp_cstring_bytes(c.queue.c_str()), 0, 1, 0, 0, none);
+  amqp_queue_declare(s, link::channel, amqp_cstring_bytes(c.queue.c_str()), 0, 1, 0, 0, amqp_empty_table);
   if (auto e = l.check(amqp_get_rpc_reply(s), "queue.declare"); !e.empty()) return e;
   amqp_basic_qos(s, link::channel, 0, static_cast<std::uint16_t>(c.prefetch), 0);
   if (auto e = l.check(amqp_get_rpc_reply(s), "basic.qos"); !e.empty()) return e;
-  amqp_basic_consume(s, link::channel, amqp_cstring_bytes(c.queue.c_str()), amqp_empty_bytes, 0, 0, 0, none);
+  amqp_basic_consume(s, link::channel, amqp_cstring_bytes(c.queue.c_str()), amqp_empty_bytes, 0, 0, 0,
+                     amqp_empty_table);
   return l.check(amqp_get_rpc_reply(s), "basic.consume");
 }
 
-}  // namespace
+// Pub/sub delivers to the subscriptions that exist: with no subscriber on channel B, a
+// message written would be nobody's once the ring wraps, and acked it would be lost. So
+// the bridge holds it (unacked) until one attaches. (A subscriber that died and is not
+// retired yet still counts: docs/bridge.md.)
+bool audience(const shmq::mpmc_producer&) { return true; }
+bool audience(const shmq::publisher& p) { return p.subscribers() > 0; }
 
-int run_in(const config& c, counters& n) {
-  shmq::mpmc_options o;
-  o.slots = c.slots;
-  o.max_message_size = c.max_message_size;
-  shmq::mpmc_producer producer(c.channel, o);
+// Writes one delivery into the channel, waiting for an audience and for room (in 100 ms
+// steps, to notice a stop): ok, too_large, or why not.
+template <class Producer>
+shmq::status write(Producer& producer, const config& c, const amqp_envelope_t& env) {
+  const std::span body(static_cast<const std::byte*>(env.message.body.bytes), env.message.body.len);
+  const std::size_t size = c.envelope ? shmq::bridge::envelope_size(message_id(env), body.size()) : body.size();
+  if (!audience(producer)) {
+    std::fprintf(stderr, "shmq-bridge: waiting for a subscriber on channel '%s'\n", c.channel.c_str());
+    while (!audience(producer) && !stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (stop_requested) return shmq::status::timed_out;
+  }
+  for (;;) {
+    shmq::loan l = producer.loan_for(size, std::chrono::milliseconds(100));
+    if (!l) {
+      if (l.status() == shmq::status::timed_out && !stop_requested) continue;
+      return l.status();
+    }
+    if (c.envelope)
+      shmq::bridge::write_envelope(l.data(), flagged(env), message_id(env), body);
+    else if (!body.empty())
+      std::memcpy(l.data().data(), body.data(), body.size());
+    return l.commit();
+  }
+}
+
+template <class Producer>
+int run(Producer producer, const config& c, counters& n) {
   link l(c.broker);
   std::uint64_t last_tag = 0;  // committed to shmq, not yet acked
   unsigned unacked = 0;
@@ -78,11 +120,8 @@ int run_in(const config& c, counters& n) {
       l.drop();
       continue;
     }
-    const auto body = std::span(static_cast<const std::byte*>(env.message.body.bytes), env.message.body.len);
     if (flagged(env)) ++n.redelivered;
-    shmq::status st = shmq::status::timed_out;
-    while (!stop_requested && (st = producer.push_for(body, std::chrono::milliseconds(100))) == shmq::status::timed_out) {
-    }
+    const shmq::status st = write(producer, c, env);
     if (st == shmq::status::ok) {
       ++n.forwarded;
       last_tag = env.delivery_tag;
@@ -91,14 +130,24 @@ int run_in(const config& c, counters& n) {
       if (unacked >= c.ack_every) ack();
     } else if (st == shmq::status::too_large) {
       std::fprintf(stderr, "shmq-bridge: a %zu-byte message is over channel '%s''s maximum; rejecting it\n",
-                   body.size(), c.channel.c_str());
+                   static_cast<std::size_t>(env.message.body.len), c.channel.c_str());
       ack();
       amqp_basic_reject(l.state(), link::channel, env.delivery_tag, 0);
+    } else if (!stop_requested) {
+      std::fprintf(stderr, "shmq-bridge: channel '%s': %s\n", c.channel.c_str(), shmq::to_string(st));
+      stop_requested = true;  // unacked: the broker keeps it
     }
     amqp_destroy_envelope(&env);
   }
   if (l.connected()) ack();
   return 0;
+}
+
+}  // namespace
+
+int run_in(const config& c, counters& n) {
+  if (c.pubsub) return run(shmq::publisher(c.channel, channel_options<shmq::pubsub_options>(c)), c, n);
+  return run(shmq::mpmc_producer(c.channel, channel_options<shmq::mpmc_options>(c)), c, n);
 }
 
 }  // namespace shmq_bridge

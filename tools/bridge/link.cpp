@@ -26,6 +26,9 @@ link::link(link_options options) : options_(std::move(options)), masked_(mask_ur
   if (amqp_parse_url(url_copy_.data(), &info_) != AMQP_STATUS_OK)
     throw std::runtime_error("malformed broker URL '" + masked_ +
                              "' (expected amqp://user:password@host:port/vhost)");
+  // The socket is plain TCP: an amqps:// URL must not quietly go unencrypted.
+  if (info_.ssl)
+    throw std::runtime_error("broker URL '" + masked_ + "': amqps:// (TLS) is not supported by this build");
 }
 
 link::~link() {

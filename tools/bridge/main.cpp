@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   config c;
   c.broker.url = "amqp://guest:guest@localhost:5672";
   const auto common = [&](CLI::App* s) {
-    s->add_option("channel", c.channel, "shmq MPMC channel name")->required();
+    s->add_option("channel", c.channel, "shmq channel name (MPMC unless --pubsub)")->required();
     s->add_option("--url", c.broker.url, "broker URL amqp://user:password@host:port/vhost (the password is never printed)")
         ->envname("SHMQ_BRIDGE_URL");
     s->add_option("--queue", c.queue, "queue (in: consumed; out: declared durable and bound if given)");
@@ -52,15 +52,20 @@ int main(int argc, char** argv) {
   };
   auto* out = app.add_subcommand("out", "shmq channel -> exchange, with publisher confirms");
   common(out);
+  out->add_flag("--pubsub", c.pubsub, "the channel is pub/sub: consume as a member of --group");
+  out->add_option("--group", c.group, "pub/sub consumer group")->capture_default_str();
   out->add_option("--exchange", c.exchange, "exchange to publish to ('' = default exchange)");
   out->add_option("--routing-key", c.routing_key, "routing key")->required();
   out->add_option("--confirm-window", c.confirm_window, "messages in flight before waiting for confirms")
       ->check(CLI::Range(1u, 1024u))
       ->capture_default_str();
-  out->add_option("--source-id", c.source_id, "first part of message ids (default CHANNEL@HOST:PID)");
+  out->add_option("--source-id", c.source_id, "source part of message ids SOURCE:PID:N (default CHANNEL@HOST)");
   auto* in = app.add_subcommand("in", "queue -> shmq channel, acked after the shmq commit");
   common(in);
   in->get_option("--queue")->required();
+  in->add_flag("--pubsub", c.pubsub, "the channel is pub/sub: write as a publisher");
+  in->add_flag("--envelope", c.envelope,
+               "write each message in an envelope with its message id and redelivered flag (shmq/bridge/envelope.hpp)");
   in->add_option("--prefetch", c.prefetch, "basic.qos prefetch count")->check(CLI::Range(1u, 65535u))->capture_default_str();
   in->add_option("--ack-every", c.ack_every, "multiple-ack after this many commits (or when idle)")
       ->check(CLI::Range(1u, 65535u))
@@ -74,7 +79,7 @@ int main(int argc, char** argv) {
   if (c.source_id.empty()) {
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
-    c.source_id = c.channel + "@" + host + ":" + std::to_string(getpid());
+    c.source_id = c.channel + "@" + host;
   }
   struct sigaction sa {};
   sa.sa_handler = [](int) { stop_requested = true; };
@@ -92,6 +97,7 @@ int main(int argc, char** argv) {
       }
     });
   try {
+    { shmq_bridge::link url_check(c.broker); }  // a bad URL fails here, before a channel is created
     const int rc = out->parsed() ? run_out(c, n) : run_in(c, n);
     if (stats.joinable()) {
       stats.request_stop();

@@ -1,15 +1,24 @@
-// Direction out: an shmq MPMC channel -> an AMQP exchange, with publisher confirms.
-// An shmq endpoint holds one view at a time, so a confirm window of W messages is W
-// consumer endpoints of the same channel: each holds its view until the broker confirmed
-// the message, and only then releases it. Killed at any moment, the bridge leaves every
-// unconfirmed message in the ring, and the next consumer gets it with redelivered() set.
+// Direction out: an shmq channel (MPMC, or a pub/sub group) -> an AMQP exchange, with
+// publisher confirms. An shmq endpoint holds one view at a time, so a confirm window of W
+// messages is W consumer endpoints of the same channel (W members of the group): each
+// holds its view until the broker confirmed the message, and only then releases it.
+// Killed at any moment, the bridge leaves every unconfirmed message in the ring, and the
+// next consumer (the next member) gets it with redelivered() set.
+#include <poll.h>
+
+#include <unistd.h>
+
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <shmq/mpmc.hpp>
+#include <shmq/pubsub.hpp>
 
 #include "bridge.hpp"
 
@@ -23,20 +32,23 @@ struct held {
   bool redelivered = false;   // shmq said so, or we published it before
 };
 
+template <class Consumer>
 class out_bridge {
  public:
-  out_bridge(const config& c, counters& n) : c_(c), n_(n), link_(c.broker) {
-    shmq::mpmc_options o;
-    o.slots = c.slots;
-    o.max_message_size = c.max_message_size;
-    o.max_consumers = std::max<std::uint32_t>(16, c.confirm_window);
-    for (unsigned i = 0; i < c.confirm_window; ++i) consumers_.emplace_back(c.channel, o);
-    slots_.resize(c.confirm_window);
-    for (unsigned i = 0; i < c.confirm_window; ++i) free_.push_back(i);
+  out_bridge(const config& c, counters& n, std::function<Consumer()> make)
+      : c_(c), n_(n), link_(c.broker), make_(std::move(make)) {
+    // A message id is short string on the wire: at most 255 bytes, the number included.
+    id_ = c.source_id.substr(0, 200) + ":" + std::to_string(getpid()) + ":";
+    id_prefix_ = id_.size();
+    id_.reserve(id_prefix_ + 24);
+    consumers_.reserve(c.confirm_window);
+    slots_.reserve(c.confirm_window);
+    grow();
   }
 
   int run() {
     while (!stop_requested) {
+      if (consumers_.size() < c_.confirm_window && clock::now() >= next_grow_) grow();
       if (!link_.connected()) {
         if (!link_.connect(stop_requested)) break;
         if (auto e = setup(); !e.empty()) {
@@ -49,8 +61,9 @@ class out_bridge {
         for (unsigned i : order_)
           if (!publish(i, true)) break;
       }
-      fill();
-      if (link_.connected()) poll();
+      const bool took = fill();
+      const bool heard = link_.connected() && poll();
+      if (!took && !heard && !free_.empty() && !order_.empty()) wait_for_work();
     }
     return 0;
   }
@@ -76,7 +89,9 @@ class out_bridge {
   }
 
   // Takes views while the window has room: waits briefly only when nothing is in flight.
-  void fill() {
+  // True if it took one.
+  bool fill() {
+    bool took = false;
     while (!free_.empty() && !stop_requested) {
       const unsigned i = free_.front();
       auto v = order_.empty() ? consumers_[i].read_for(std::chrono::milliseconds(50)) : consumers_[i].try_read();
@@ -85,8 +100,9 @@ class out_bridge {
           std::fprintf(stderr, "shmq-bridge: channel '%s' is corrupt\n", c_.channel.c_str());
           stop_requested = true;
         }
-        return;
+        return took;
       }
+      took = true;
       free_.pop_front();
       held& h = slots_[i];
       h.redelivered = v.redelivered();
@@ -96,8 +112,29 @@ class out_bridge {
       ++n_.forwarded;
       if (h.redelivered) ++n_.redelivered;
       n_.in_flight = order_.size();
-      if (link_.connected() && !publish(i, false)) return;
+      if (link_.connected() && !publish(i, false)) break;
     }
+    return took;
+  }
+
+  // Room in the window, messages in flight, and nothing to do: sleeps until a frame
+  // or a message may be there (or 50 ms), instead of spinning on both.
+  void wait_for_work() {
+    pollfd fds[2];
+    nfds_t n = 0;
+    if (link_.connected()) {
+      auto* s = link_.state();
+      if (amqp_frames_enqueued(s) || amqp_data_in_buffer(s)) return;
+      fds[n++] = {amqp_get_sockfd(s), POLLIN, 0};
+    }
+    auto& next = consumers_[free_.front()];
+    try {
+      if (next.arm() == shmq::arm_result::ready) return;
+      fds[n++] = {next.native_handle(), POLLIN, 0};
+    } catch (const shmq::error&) {
+      // No readiness descriptor (out of descriptors or wake slots): a short nap instead.
+    }
+    ::poll(fds, n, n == 2 ? 50 : 1);
   }
 
   bool publish(unsigned i, bool again) {
@@ -106,15 +143,19 @@ class out_bridge {
       h.redelivered = true;
       ++n_.republished;
     }
-    const std::string id = c_.source_id + ":" + std::to_string(h.number);
+    // SOURCE:PID:N, without an allocation: the prefix is there once, the number goes after.
+    id_.resize(id_prefix_);
+    char number[24];
+    const auto end = std::to_chars(number, number + sizeof number, h.number).ptr;
+    id_.append(number, end);
     amqp_basic_properties_t p{};
     p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
     p.delivery_mode = 2;
-    p.message_id = amqp_cstring_bytes(id.c_str());
+    p.message_id = {id_.size(), id_.data()};
     p.content_type = amqp_cstring_bytes("application/octet-stream");
     amqp_table_entry_t flag;
     if (h.redelivered) {
-      flag.key = amqp_cstring_bytes("x-shmq-redelivered");
+      flag.key = {redelivered_header.size(), const_cast<char*>(redelivered_header.data())};
       flag.value.kind = AMQP_FIELD_KIND_BOOLEAN;
       flag.value.value.boolean = 1;
       p._flags |= AMQP_BASIC_HEADERS_FLAG;
@@ -134,18 +175,17 @@ class out_bridge {
   }
 
   // Confirms, nacks and returns; waits up to 50 ms for the first frame when the window
-  // is full, never when there is room to take more.
-  void poll() {
-    for (;;) {
+  // is full, never when there is room to take more. True if it handled a frame.
+  bool poll() {
+    for (bool heard = false;; heard = true) {
       amqp_frame_t f;
-      timeval tv{0, free_.empty() || !order_.empty() ? 50000 : 0};
-      if (!free_.empty()) tv = {0, 0};
+      timeval tv{0, free_.empty() ? 50000 : 0};
       const int rc = amqp_simple_wait_frame_noblock(link_.state(), &f, &tv);
-      if (rc == AMQP_STATUS_TIMEOUT) return;
+      if (rc == AMQP_STATUS_TIMEOUT) return heard;
       if (rc != AMQP_STATUS_OK) {
         std::fprintf(stderr, "shmq-bridge: connection lost: %s; reconnecting\n", amqp_error_string2(rc));
         link_.drop();
-        return;
+        return true;
       }
       if (f.frame_type != AMQP_FRAME_METHOD) continue;
       switch (f.payload.method.id) {
@@ -174,11 +214,11 @@ class out_bridge {
         case AMQP_CONNECTION_CLOSE_METHOD:
           std::fprintf(stderr, "shmq-bridge: broker closed the connection; reconnecting\n");
           link_.drop();
-          return;
+          return true;
         default:
           break;
       }
-      if (!free_.empty()) return;
+      if (!free_.empty()) return true;
     }
   }
 
@@ -207,10 +247,38 @@ class out_bridge {
     n_.in_flight = order_.size();
   }
 
+  // Attaches consumers until the window has one per message, or the channel has no room:
+  // a pub/sub member that died holding a message keeps its place until the group's
+  // orphan before it was taken (docs/limits.md), so a bridge restarted after a kill may
+  // start with fewer and grows as the dead are retired (tried every 100 ms).
+  void grow() {
+    const std::size_t before = consumers_.size();
+    try {
+      while (consumers_.size() < c_.confirm_window) {
+        consumers_.push_back(make_());
+        slots_.emplace_back();
+        free_.push_back(static_cast<unsigned>(consumers_.size() - 1));
+      }
+    } catch (const shmq::error& e) {
+      if (e.code() != shmq::errc::limit_reached) throw;
+      if (!short_said_) std::fprintf(stderr, "shmq-bridge: %s; a window of %zu for now\n", e.what(), consumers_.size());
+      short_said_ = true;
+    }
+    if (short_said_ && consumers_.size() == c_.confirm_window && before < consumers_.size())
+      std::fprintf(stderr, "shmq-bridge: the window is whole again (%zu)\n", consumers_.size());
+    next_grow_ = clock::now() + std::chrono::milliseconds(100);
+  }
+
+  using clock = std::chrono::steady_clock;
   const config& c_;
   counters& n_;
   link link_;
-  std::vector<shmq::mpmc_consumer> consumers_;
+  std::function<Consumer()> make_;
+  std::string id_;  // the message id being published
+  std::size_t id_prefix_ = 0;
+  clock::time_point next_grow_{};
+  bool short_said_ = false;
+  std::vector<Consumer> consumers_;
   std::vector<held> slots_;
   std::deque<unsigned> free_, order_;  // order_: held views in the order they were taken
   std::uint64_t next_tag_ = 1, number_ = 0;
@@ -220,7 +288,17 @@ class out_bridge {
 }  // namespace
 
 int run_out(const config& c, counters& n) {
-  out_bridge b(c, n);
+  const auto endpoints = std::max<std::uint32_t>(16, c.confirm_window);
+  if (c.pubsub) {
+    auto o = channel_options<shmq::pubsub_options>(c);
+    o.max_subscribers = endpoints;
+    const shmq::subscription member{c.group, shmq::start_from::oldest};
+    out_bridge<shmq::subscriber> b(c, n, [&] { return shmq::subscriber(c.channel, o, member); });
+    return b.run();
+  }
+  auto o = channel_options<shmq::mpmc_options>(c);
+  o.max_consumers = endpoints;
+  out_bridge<shmq::mpmc_consumer> b(c, n, [&] { return shmq::mpmc_consumer(c.channel, o); });
   return b.run();
 }
 
