@@ -51,9 +51,11 @@ long env_or(const char* name, long fallback) {
 
 shmq::channel_options durable_options(const std::string& path, shmq::durability level) {
   shmq::channel_options o;
-  // 4 MiB: group commit needs a ring that holds more than a checkpoint's flush latency of
-  // traffic (docs/durability.md, "Figures"); the /dev/shm and none streams use the same.
-  o.capacity = static_cast<std::size_t>(env_or("SHMQ_BENCH_CAPACITY", 4 << 20));
+  // 16 MiB: under group commit the producer reuses bytes only once their release is
+  // durable, so the ring must hold more than one checkpoint flush's latency of traffic
+  // (4 ms here at times: docs/durability.md, "Figures"). The /dev/shm and none streams
+  // use the same size ($SHMQ_BENCH_CAPACITY to try others).
+  o.capacity = static_cast<std::size_t>(env_or("SHMQ_BENCH_CAPACITY", 16 << 20));
   o.max_message_size = 64u << 10;
   o.file.path = path;
   o.file.durability = level;
