@@ -173,6 +173,10 @@ struct spsc_producer_impl final : loan_owner {
       durable = file_endpoint(channel.seg, *channel.control, channel.geometry, file_endpoint::role::producer,
                               channel.control->head.load(std::memory_order_acquire));
       seal_published();  // a dead producer may have left records unsealed
+      // The first write to each page of a new file costs a fault several times dearer
+      // than a later one (blocks preallocated but not yet written): taken here, once,
+      // rather than on the first lap of commits.
+      prefault_writable(channel.geometry.data, channel.geometry.capacity);
     }
     allow_fast();
     channel.attaching.reset();  // set up: the next endpoint may attach
