@@ -1,17 +1,33 @@
 """asyncio for shmq endpoints, on the readiness descriptor (loop.add_reader).
 
-Every wait is the contract's loop: try the non-blocking call; if the ring is empty (or
-full), arm(); if armed, await the descriptor becoming readable, then try again. No
-thread polls. A cancelled wait has taken nothing: the message stays for the next read.
+Every wait is the contract's loop (docs/event-loops.md): try the non-blocking call; if
+the ring is empty (or full), arm(); if armed, await the descriptor becoming readable,
+then try again. No thread polls. What is there already is taken at once, with no
+reactor pass. Before arming, a wait on a loop with nothing else ready tries for up to
+the endpoint's `spin` option (50 us by default, `spin=0` turns it off) with the GIL
+released, as a blocking call spins before it sleeps: a peer that answers within that
+time costs no wake-up through the kernel. A cancelled or timed-out wait has taken
+nothing: every take is one synchronous call, so the message stays for the next read.
 """
 
 import asyncio
 
 from ._errors import ClosedError
 
+# A subscription hands the loop back after this many messages in a row.
+_FAIRNESS = 64
 
-async def _readable(fd):
-    loop = asyncio.get_running_loop()
+
+def _loop_idle(loop):
+    """True when nothing else is ready to run on `loop`: only then may a wait spin.
+    CPython's loops keep ready callbacks in `_ready` (with a cancelled one there after
+    remove_reader() of a descriptor the last poll found readable); another loop never
+    spins."""
+    ready = getattr(loop, "_ready", None)
+    return ready is not None and all(h.cancelled() for h in ready)
+
+
+async def _readable(loop, fd):
     fut = loop.create_future()
     loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
     try:
@@ -20,76 +36,125 @@ async def _readable(fd):
         loop.remove_reader(fd)
 
 
-async def _until(attempt, arm, fd, timeout):
-    async def loop_():
-        while True:
-            got = attempt()
-            if got is not None:
-                return got
-            if arm():
-                await _readable(fd)
+async def _wait(attempt, spin_attempt, arm, fd):
+    loop = asyncio.get_running_loop()
+    got = spin_attempt() if _loop_idle(loop) else attempt()
+    while got is None:
+        if arm():
+            await _readable(loop, fd)
+        got = attempt()
+    return got
 
-    if timeout is None:
-        return await loop_()
-    return await asyncio.wait_for(loop_(), timeout)
+
+def _bounded(wait, timeout):
+    return wait if timeout is None else asyncio.wait_for(wait, timeout)
 
 
 async def read_async(consumer, timeout=None):
     """The next message in place (shmq.Message); asyncio.TimeoutError after `timeout` s."""
-    return await _until(consumer.try_read, consumer.arm, consumer.native_handle(), timeout)
+    msg = consumer.try_read()
+    if msg is not None:
+        return msg
+    return await _bounded(_wait(consumer.try_read, consumer._spin_read, consumer.arm,
+                                consumer.native_handle()), timeout)
 
 
 async def receive_async(consumer, timeout=None):
     """A copy of the next message (bytes)."""
-    return await _until(consumer.try_receive, consumer.arm, consumer.native_handle(), timeout)
+    data = consumer.try_receive()
+    if data is not None:
+        return data
+    return await _bounded(_wait(consumer.try_receive, consumer._spin_receive, consumer.arm,
+                                consumer.native_handle()), timeout)
 
 
 async def loan_async(producer, size, timeout=None):
     """Room for `size` bytes in place (shmq.Loan), waiting on back-pressure."""
-    return await _until(lambda: producer.try_loan(size), lambda: producer.arm(size),
-                        producer.native_handle(), timeout)
+    loan = producer.try_loan(size)
+    if loan is not None:
+        return loan
+    attempt = lambda: producer.try_loan(size)  # noqa: E731
+    return await _bounded(_wait(attempt, attempt, lambda: producer.arm(size),
+                                producer.native_handle()), timeout)
 
 
 async def send_async(producer, data, timeout=None):
     """Copies `data` in, waiting on back-pressure."""
-    n = len(memoryview(data).cast("B"))
-    await _until(lambda: True if producer.try_send(data) else None, lambda: producer.arm(n),
-                 producer.native_handle(), timeout)
+    if producer.try_send(data):
+        return
+    await _bounded(_wait(lambda: producer.try_send(data) or None,
+                         lambda: producer._spin_send(data) or None,
+                         lambda: producer.arm(memoryview(data).nbytes),
+                         producer.native_handle()), timeout)
 
 
 async def messages(consumer):
     """async for msg in consumer: each message until the end of the stream."""
     while True:
         try:
-            yield await read_async(consumer)
+            msg = await read_async(consumer)
         except ClosedError:
             return
+        yield msg
 
 
 class Subscription:
-    """Calls callback(msg) for every message of `consumer` on the running loop.
+    """Calls callback(msg) (a function or a coroutine function) for every message of
+    `consumer` on the running loop, and releases the message when it returns.
 
-    The message is released when the callback returns (at-least-once: a callback that
-    raises stops the subscription and leaves that message for the next read). `done` is
-    a future: None at the end of the stream, or the exception that stopped it.
+    Messages already there are handed over in a row, without a reactor pass (the loop
+    gets a turn every few dozen). A callback that raises stops the subscription (the
+    message is released with it). `done` is a future: None at the end of the stream or
+    after unsubscribe(), or the exception that stopped it.
     """
 
     def __init__(self, consumer, callback):
         self._consumer = consumer
         self._callback = callback
+        self._stopping = False
+        self._waiting = False  # in a wait that takes nothing when cancelled
         self._task = asyncio.get_running_loop().create_task(self._run())
         self.done = self._task
 
-    async def _run(self):
+    async def _next(self, in_a_row):
+        """The next message, or None at the end of the stream or when unsubscribed."""
         c = self._consumer
-        async for msg in messages(c):
+        try:
+            msg = None if in_a_row == _FAIRNESS else c.try_read()
+            if msg is None:
+                self._waiting = True
+                try:
+                    if in_a_row == _FAIRNESS:
+                        await asyncio.sleep(0)
+                    msg = await read_async(c)
+                finally:
+                    self._waiting = False
+            return msg
+        except ClosedError:
+            return None
+        except asyncio.CancelledError:
+            if self._stopping:
+                return None
+            raise
+
+    async def _run(self):
+        in_a_row = 0
+        while not self._stopping:
+            msg = await self._next(in_a_row)
+            if msg is None:
+                return
+            in_a_row = in_a_row % _FAIRNESS + 1
             result = self._callback(msg)
             if asyncio.iscoroutine(result):
                 await result
             msg.release()
 
     def unsubscribe(self):
-        self._task.cancel()
+        """Stops the subscription: at once if it waits for a message (taking nothing),
+        else after the callback that runs now."""
+        self._stopping = True
+        if self._waiting:
+            self._task.cancel()
 
 
 def subscribe(consumer, callback):

@@ -8,6 +8,7 @@
 // of racing it.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 namespace shmq::python {
@@ -18,6 +19,7 @@ class loan_object;
 struct endpoint_core : std::enable_shared_from_this<endpoint_core> {
   virtual ~endpoint_core() = default;
   bool in_call = false;
+  std::chrono::nanoseconds spin{};    // the endpoint's `spin` option: asyncio tries this long before arming
   message* held_message = nullptr;   // consumers: the view handed out and not released
   loan_object* held_loan = nullptr;  // producers: the loan handed out and not finished
 };

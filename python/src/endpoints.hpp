@@ -2,12 +2,12 @@
 // (SpscConsumer, MpmcConsumer, Subscriber) and every producer (SpscProducer,
 // MpmcProducer, Publisher) has the same calls, as in C++ (shmq/endpoint.hpp).
 //
-//   consumer: try_read() -> Message | None   read(timeout=None) -> Message
-//             try_receive() -> bytes | None  receive(timeout=None) -> bytes   (copies)
-//             iteration (ends at end of stream), detach(), with-block
+//   consumer: iteration (ends at end of stream), detach(), with-block
 //   producer: try_loan(n) -> Loan | None     loan(n, timeout=None) -> Loan
-//             try_send(data) -> bool         send(data, timeout=None)         (copies)
 //             close() (end of stream), detach(), with-block
+//
+// The per-message calls (try_read, read, next, try_receive, receive, try_send, send)
+// are in fast_calls.hpp, bound without pybind11's dispatcher.
 //
 // A consumer has one message out at a time: asking for the next one releases the
 // previous (the caller is done with it), unless it is still exported (BusyError).
@@ -86,8 +86,8 @@ inline void check_view(const shmq::view& v, const char* doing) {
 template <class C>
 shmq::view take_view(core_of<C>& core, const std::optional<double>& timeout, const char* doing) {
   C& c = core.get();
-  release_previous(core);
   call_guard guard(core);
+  release_previous(core);
   shmq::view v = c.try_read();
   if (!v && v.status() == status::empty) {
     const auto deadline = deadline_of(timeout);
@@ -99,49 +99,23 @@ shmq::view take_view(core_of<C>& core, const std::optional<double>& timeout, con
 
 template <class C>
 pybind11::object to_message(const consumer_ptr<C>& core, shmq::view v) {
-  return pybind11::cast(std::make_unique<message>(core, std::move(v)));
-}
-
-inline pybind11::bytes to_bytes(const shmq::view& v) {
-  return pybind11::bytes(reinterpret_cast<const char*>(v.data().data()), v.size());
+  return new_message(core, std::move(v));
 }
 
 template <class C, class Class>
 void bind_consumer_calls(Class& cls) {
   namespace py = pybind11;
   using ptr = consumer_ptr<C>;
-  cls.def("try_read", [](const ptr& self) -> py::object {
-       C& c = self->get();
-       release_previous(*self);
-       shmq::view v = c.try_read();
-       check_view(v, "try_read");
-       return v ? to_message(self, std::move(v)) : py::none();
-     }, "the next message in place, or None if there is none yet")
-      .def("read", [](const ptr& self, std::optional<double> timeout) {
-        return to_message(self, take_view(*self, timeout, "read"));
-      }, py::arg("timeout") = py::none(), "the next message in place; waits up to `timeout` seconds")
-      .def("try_receive", [](const ptr& self) -> py::object {
-        C& c = self->get();
-        release_previous(*self);
-        shmq::view v = c.try_read();
-        check_view(v, "try_receive");
-        return v ? py::object(to_bytes(v)) : py::none();
-      }, "a copy of the next message, or None if there is none yet")
-      .def("receive", [](const ptr& self, std::optional<double> timeout) {
-        return to_bytes(take_view(*self, timeout, "receive"));
-      }, py::arg("timeout") = py::none(), "a copy of the next message; waits up to `timeout` seconds")
-      .def("__iter__", [](py::object self) { return self; })
-      .def("__next__", [](const ptr& self) {
-        try {
-          return to_message(self, take_view(*self, std::nullopt, "read"));
-        } catch (const status_error& e) {
-          if (e.status == status::closed) throw py::stop_iteration();
-          throw;
-        }
-      })
-      .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
+  cls.def("__iter__", [](py::object self) { return self; })
+      .def("native_handle", [](const ptr& self) {
+        call_guard guard(*self);  // made on first use: not while another thread waits
+        return self->get().native_handle();
+      },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
-      .def("arm", [](const ptr& self) { return self->get().arm() == arm_result::armed; },
+      .def("arm", [](const ptr& self) {
+        call_guard guard(*self);
+        return self->get().arm() == arm_result::armed;
+      },
            "True: armed, wait until native_handle() is readable; False: try now")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); })
       .def_property_readonly("redeliveries", [](const ptr& self) { return self->get().redeliveries(); });
@@ -165,6 +139,7 @@ void bind_producer_calls(Class& cls) {
   cls.def("try_loan", [](const ptr& self, std::size_t size) -> py::object {
        P& p = self->get();
        check_no_loan(*self, "try_loan");
+       call_guard guard(*self);
        shmq::loan l = p.try_loan(size);
        if (!l && l.status() == status::full) return py::none();
        if (!l) throw_status(l.status(), "try_loan");
@@ -181,31 +156,20 @@ void bind_producer_calls(Class& cls) {
         return py::cast(std::make_unique<loan_object>(self, std::move(l)));
       }, py::arg("size"), py::arg("timeout") = py::none(),
          "room for `size` bytes in place; waits up to `timeout` seconds while the ring is full")
-      .def("try_send", [](const ptr& self, py::handle data) {
-        P& p = self->get();
-        check_no_loan(*self, "try_send");
-        byte_buffer b(data);
-        const status s = p.try_push(b.bytes());
-        if (s == status::full) return false;
-        if (s != status::ok) throw_status(s, "try_send");
-        return true;
-      }, py::arg("data"), "copies `data` in; False while the ring is full")
-      .def("send", [](const ptr& self, py::handle data, std::optional<double> timeout) {
-        P& p = self->get();
-        check_no_loan(*self, "send");
-        byte_buffer b(data);
-        call_guard guard(*self);
-        status s = p.try_push(b.bytes());
-        if (s == status::full)
-          s = wait_sliced(deadline_of(timeout), [&](std::chrono::nanoseconds sl) { return p.push_for(b.bytes(), sl); });
-        if (s != status::ok) throw_status(s, "send");
-      }, py::arg("data"), py::arg("timeout") = py::none(),
-         "copies `data` in; waits up to `timeout` seconds while the ring is full")
-      .def("native_handle", [](const ptr& self) { return self->get().native_handle(); },
+      .def("native_handle", [](const ptr& self) {
+        call_guard guard(*self);  // made on first use: not while another thread waits
+        return self->get().native_handle();
+      },
            "the readiness descriptor (watch it for reading; never read, write or close it)")
-      .def("arm", [](const ptr& self, std::size_t size) { return self->get().arm(size) == arm_result::armed; },
+      .def("arm", [](const ptr& self, std::size_t size) {
+        call_guard guard(*self);
+        return self->get().arm(size) == arm_result::armed;
+      },
            py::arg("size"), "True: armed, wait until native_handle() is readable; False: try now")
-      .def("close", [](const ptr& self) { self->get().close(); },
+      .def("close", [](const ptr& self) {
+        call_guard guard(*self);
+        self->get().close();
+      },
            "ends the stream: consumers read what is left, then get ClosedError / end of iteration")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); });
 }

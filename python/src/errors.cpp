@@ -24,6 +24,26 @@ void throw_status(shmq::status s, const char* doing) {
 
 void throw_closed_object(const char* what) { throw py::value_error(what); }
 
+void set_python_error(std::exception_ptr p) noexcept {
+  try {
+    std::rethrow_exception(p);
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const shmq::error& e) {
+    raise(*by_errc, e.code().value(), e.what());
+  } catch (const status_error& e) {
+    raise(*by_status, static_cast<int>(e.status), e.what);
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
+  }
+}
+
 void register_errors(py::module_& m) {
   py::module_ errors = py::module_::import("shmq._errors");
   by_errc = new py::object(errors.attr("BY_ERRC"));

@@ -3,6 +3,7 @@
 // shmq/_errors.py, with the C++ what() message.
 #pragma once
 
+#include <exception>
 #include <string>
 
 #include <pybind11/pybind11.h>
@@ -21,6 +22,10 @@ struct status_error {
 
 // Raises ValueError: the endpoint was detached, or the message or loan was released.
 [[noreturn]] void throw_closed_object(const char* what);
+
+// Sets the Python error for a C++ exception (a pybind11 error, shmq::error, status_error,
+// anything else as RuntimeError): for calls bound without pybind11's dispatcher.
+void set_python_error(std::exception_ptr p) noexcept;
 
 void register_errors(pybind11::module_& m);
 

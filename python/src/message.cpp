@@ -85,6 +85,20 @@ const shmq::loan& loan_object::loan() const {
   return loan_;
 }
 
+namespace {
+// Looked up once, when the module binds Message.
+const py::detail::type_info* message_type = nullptr;
+}  // namespace
+
+py::object new_message(std::shared_ptr<endpoint_core> core, shmq::view v) {
+  auto m = std::make_unique<message>(std::move(core), std::move(v));
+  py::handle h = py::detail::type_caster_generic::cast(m.get(), py::return_value_policy::take_ownership, {},
+                                                       message_type, nullptr, nullptr, nullptr);
+  if (!h) throw py::error_already_set();
+  m.release();  // the Python object owns it now
+  return py::reinterpret_steal<py::object>(h);
+}
+
 void drop_outstanding(endpoint_core& core) {
   if (core.held_message != nullptr) core.held_message->release();
   if (core.held_loan != nullptr) core.held_loan->abort();
@@ -94,13 +108,12 @@ void drop_outstanding(endpoint_core& core) {
 
 namespace {
 
+// The buffer slots are set on Message and Loan only, so `obj` is one of them (or of a
+// subclass): its value is read straight from pybind11's instance record.
 template <class T>
 T* self_of(PyObject* obj) noexcept {
-  try {
-    return py::handle(obj).cast<T*>();
-  } catch (...) {
-    return nullptr;
-  }
+  auto vh = reinterpret_cast<py::detail::instance*>(obj)->get_value_and_holder();
+  return vh.holder_constructed() ? vh.template value_ptr<T>() : nullptr;
 }
 
 int fill(Py_buffer* view, PyObject* obj, void* data, std::size_t size, bool readonly, int flags) {
@@ -147,6 +160,20 @@ void set_buffer_procs(py::handle cls, getbufferproc get) {
   type->ht_type.tp_as_buffer = &type->as_buffer;
 }
 
+// Messages and loans come only from endpoints. Without this, Message.__new__(Message)
+// would make an object whose methods pybind11 runs on memory it allocates lazily and
+// never constructs.
+PyObject* refuse_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyErr_Format(PyExc_TypeError, "cannot create '%s' instances: endpoints hand them out", type->tp_name);
+  return nullptr;
+}
+
+void only_from_endpoints(py::handle cls) {
+  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  type->tp_new = refuse_new;
+  PyType_Modified(type);
+}
+
 std::uintptr_t address_of(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 }  // namespace
@@ -187,6 +214,8 @@ exists raises BufferError.)");
                                : "<shmq.Message " + std::to_string(self.view().size()) + " bytes>";
       });
   set_buffer_procs<message>(msg, message_getbuffer);
+  only_from_endpoints(msg);
+  message_type = py::detail::get_type_info(typeid(message));
 
   auto loan = py::class_<loan_object>(m, "Loan", py::buffer_protocol(), R"(
 Room for one message in the ring, writable in place (memoryview(loan), numpy).
@@ -222,6 +251,7 @@ commit() or abort() while a memoryview or array of it exists raises BufferError.
                                : "<shmq.Loan " + std::to_string(self.loan().size()) + " bytes>";
       });
   set_buffer_procs<loan_object>(loan, loan_getbuffer);
+  only_from_endpoints(loan);
 }
 
 }  // namespace shmq::python

@@ -57,6 +57,9 @@ class loan_object {
   shmq::loan loan_;
 };
 
+// A Python Message owning a new message(core, v), made without pybind11's type lookup.
+pybind11::object new_message(std::shared_ptr<endpoint_core> core, shmq::view v);
+
 // Releases what `core` has outstanding before its endpoint goes (BufferError if exported).
 void drop_outstanding(endpoint_core& core);
 

@@ -6,6 +6,7 @@
 
 #include "endpoints.hpp"
 #include "errors.hpp"
+#include "fast_calls.hpp"
 #include "message.hpp"
 #include "options.hpp"
 #include "shmq/segment.hpp"
@@ -16,9 +17,10 @@ using namespace shmq::python;
 namespace {
 
 template <class E, class Make>
-auto make_core(const std::string& name, Make make) {
+auto make_core(const std::string& name, const shmq::endpoint_options& o, Make make) {
   auto core = std::make_shared<core_of<E>>();
   core->name = name;
+  core->spin = o.spin;
   core->endpoint.emplace(make());
   return core;
 }
@@ -42,7 +44,7 @@ auto maker(Options (*options_from)(py::dict&)) {
     const auto o = options_from(kw);
     finish_options(kw, pyname);
     py::gil_scoped_release nogil;  // attaching may wait for a creator (open_timeout)
-    return make_core<E>(name, [&] { return E(name, o); });
+    return make_core<E>(name, o, [&] { return E(name, o); });
   };
 }
 
@@ -55,26 +57,31 @@ PYBIND11_MODULE(_shmq, m) {
 
   auto sp = bind_endpoint<shmq::spsc_producer>(m, "SpscProducer", "The one producer of an SPSC channel.",
                                                maker<shmq::spsc_producer>(&spsc_options_from));
+  fast::bind_producer<shmq::spsc_producer>(sp);
   bind_producer_calls<shmq::spsc_producer>(sp);
   sp.def_property_readonly("capacity", [](const producer_ptr<shmq::spsc_producer>& s) { return s->get().capacity(); });
 
   auto sc = bind_endpoint<shmq::spsc_consumer>(m, "SpscConsumer", "The one consumer of an SPSC channel.",
                                                maker<shmq::spsc_consumer>(&spsc_options_from));
+  fast::bind_consumer<shmq::spsc_consumer>(sc);
   bind_consumer_calls<shmq::spsc_consumer>(sc);
   sc.def_property_readonly("capacity", [](const consumer_ptr<shmq::spsc_consumer>& s) { return s->get().capacity(); });
 
   auto mp = bind_endpoint<shmq::mpmc_producer>(m, "MpmcProducer", "A producer of an MPMC work queue.",
                                                maker<shmq::mpmc_producer>(&mpmc_options_from));
+  fast::bind_producer<shmq::mpmc_producer>(mp);
   bind_producer_calls<shmq::mpmc_producer>(mp);
   mp.def_property_readonly("slots", [](const producer_ptr<shmq::mpmc_producer>& s) { return s->get().slots(); });
 
   auto mc = bind_endpoint<shmq::mpmc_consumer>(m, "MpmcConsumer", "A consumer of an MPMC work queue: each message reaches one.",
                                                maker<shmq::mpmc_consumer>(&mpmc_options_from));
+  fast::bind_consumer<shmq::mpmc_consumer>(mc);
   bind_consumer_calls<shmq::mpmc_consumer>(mc);
   mc.def_property_readonly("slots", [](const consumer_ptr<shmq::mpmc_consumer>& s) { return s->get().slots(); });
 
   auto pub = bind_endpoint<shmq::publisher>(m, "Publisher", "A publisher of a publish/subscribe channel.",
                                             maker<shmq::publisher>(&pubsub_options_from));
+  fast::bind_producer<shmq::publisher>(pub);
   bind_producer_calls<shmq::publisher>(pub);
   pub.def_property_readonly("subscribers", [](const producer_ptr<shmq::publisher>& s) { return s->get().subscribers(); });
 
@@ -87,8 +94,9 @@ PYBIND11_MODULE(_shmq, m) {
         const auto o = pubsub_options_from(kw);
         finish_options(kw, pyname);
         py::gil_scoped_release nogil;
-        return make_core<shmq::subscriber>(name, [&] { return shmq::subscriber(name, o, how); });
+        return make_core<shmq::subscriber>(name, o, [&] { return shmq::subscriber(name, o, how); });
       });
+  fast::bind_consumer<shmq::subscriber>(sub);
   bind_consumer_calls<shmq::subscriber>(sub);
   sub.def_property_readonly("missed_total", [](const consumer_ptr<shmq::subscriber>& s) { return s->get().missed_total(); });
 

@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -69,9 +70,106 @@ def test_many_channels_on_one_loop_and_callbacks(name):
     run(main())
 
 
+def peer(code, *args):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__)] + sys.path))
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env)
+
+
+def test_cancelled_send_async_sends_nothing(name):
+    async def main():
+        p = shmq.SpscProducer(name, **OPTS)
+        c = shmq.SpscConsumer(name, **OPTS)
+        n = 0
+        while p.try_send(stamp.make(n, 200)):
+            n += 1
+        for how in ("cancel", "timeout"):
+            if how == "cancel":
+                sender = asyncio.ensure_future(p.send_async(stamp.make(n, 200)))
+                for _ in range(3):
+                    await asyncio.sleep(0)  # the sender is armed and waits
+                sender.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await sender
+            else:
+                with pytest.raises(asyncio.TimeoutError):
+                    await p.send_async(stamp.make(n, 200), timeout=0.01)
+            with pytest.raises(asyncio.TimeoutError):
+                await p.loan_async(200, timeout=0.01)
+        assert [stamp.check(c.try_receive()) for _ in range(n)] == list(range(n))
+        assert c.try_receive() is None  # the cancelled and timed-out sends left nothing
+        await p.send_async(stamp.make(n, 200))
+        assert stamp.check(await c.receive_async(timeout=5)) == n
+
+    run(main())
+
+
+def test_unsubscribe_leaves_the_rest_for_the_next_reader(name):
+    async def main():
+        o = dict(slots=64, max_message_size=64)
+        pub = shmq.Publisher(name, **o)
+        sub = shmq.Subscriber(name, **o)
+        seen = []
+        subscription = None
+
+        async def callback(msg):
+            seen.append(stamp.check(msg))
+            if len(seen) == 10:
+                subscription.unsubscribe()  # ends after this callback, which runs to its end
+            await asyncio.sleep(0)
+
+        subscription = sub.subscribe(callback)
+        for seq in range(30):
+            await pub.send_async(stamp.make(seq, 32))
+        assert await subscription.done is None
+        assert seen == list(range(10))
+        assert [stamp.check(sub.try_receive()) for _ in range(20)] == list(range(10, 30))
+        idle = sub.subscribe(seen.append)
+        await asyncio.sleep(0)
+        idle.unsubscribe()  # cancels the wait for a message: it takes nothing
+        assert await idle.done is None
+        pub.send(stamp.make(30, 32))
+        assert stamp.check(sub.receive(timeout=5)) == 30
+
+    run(main())
+
+
+def test_random_cancellation_across_processes_takes_nothing_half(name):
+    """A producer process streams; every read here is cancelled or timed out at a random
+    moment or completes: the messages that arrive are every message, once, in order."""
+    count = 5000
+
+    async def main():
+        c = shmq.SpscConsumer(name, **OPTS)
+        proc = peer(PRODUCER, name, count, 0)
+        rng = random.Random(3)
+        expected = cancelled = 0
+        while True:
+            how = rng.random()
+            try:
+                if how < 0.3:
+                    msg = await c.read_async(timeout=rng.choice((0.00005, 0.0005)))
+                else:
+                    task = asyncio.ensure_future(c.read_async())
+                    done, _ = await asyncio.wait({task}, timeout=rng.choice((0, 0.00005, 0.0005)))
+                    if not done:
+                        task.cancel()
+                    msg = await task
+            except (asyncio.CancelledError, asyncio.TimeoutError):
+                cancelled += 1
+                continue
+            except shmq.ClosedError:
+                break
+            assert stamp.check(msg) == expected
+            expected += 1
+        assert proc.wait(timeout=60) == 0
+        assert expected == count and cancelled > 100
+
+    run(main())
+
+
 PRODUCER = """
 import random, sys, time, shmq, stamp
-p = shmq.SpscProducer(sys.argv[1], capacity=1 << 12, max_message_size=256)
+p = shmq.SpscProducer(sys.argv[1], capacity=1 << 12, max_message_size=256, spin=float(sys.argv[3]))
 rng = random.Random(1)
 seq = 0
 while seq < int(sys.argv[2]):
@@ -84,14 +182,29 @@ p.close()
 """
 
 
-def test_lost_wakeup_stress_through_the_loop(name):
-    """Bursts and random pauses on both sides; the consumer waits only through the loop."""
+ASYNC_PRODUCER = """
+import asyncio, random, sys, shmq, stamp
+async def main():
+    p = shmq.SpscProducer(sys.argv[1], capacity=1 << 12, max_message_size=256, spin=float(sys.argv[3]))
+    rng = random.Random(4)
+    for seq in range(int(sys.argv[2])):
+        await p.send_async(stamp.make(seq, rng.choice((16, 64, 200))))
+        if rng.random() < 0.005:
+            await asyncio.sleep(rng.random() * 0.003)
+    p.close()
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("spin", [0, 50e-6], ids=["spin=0", "spin=50us"])
+def test_lost_wakeup_stress_through_the_loop(name, spin):
+    """Bursts and random pauses on both sides; the consumer waits only through the loop
+    (with spin=0, every wait arms and goes through the descriptor)."""
     count = 30000
 
     async def main():
-        c = shmq.SpscConsumer(name, **OPTS)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(__file__)] + sys.path))
-        proc = subprocess.Popen([sys.executable, "-c", PRODUCER, name, str(count)], env=env)
+        c = shmq.SpscConsumer(name, spin=spin, **OPTS)
+        proc = peer(PRODUCER, name, count, spin)
         rng = random.Random(2)
         expected = 0
         async for msg in c:
@@ -103,3 +216,21 @@ def test_lost_wakeup_stress_through_the_loop(name):
         assert expected == count
 
     run(main())
+
+
+@pytest.mark.parametrize("spin", [0, 50e-6], ids=["spin=0", "spin=50us"])
+def test_lost_wakeup_stress_of_back_pressure_through_the_loop(name, spin):
+    """The producer process waits for room only through its loop (send_async); the
+    consumer here reads in bursts with random pauses."""
+    count = 20000
+    c = shmq.SpscConsumer(name, spin=spin, **OPTS)
+    proc = peer(ASYNC_PRODUCER, name, count, spin)
+    rng = random.Random(5)
+    expected = 0
+    for msg in c:
+        assert stamp.check(msg) == expected
+        expected += 1
+        if rng.random() < 0.01:
+            time.sleep(rng.random() * 0.003)  # a pause (not a synchronisation): the ring fills
+    assert proc.wait(timeout=60) == 0
+    assert expected == count

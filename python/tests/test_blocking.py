@@ -1,5 +1,6 @@
 """The blocking API across real processes, zero-copy, lifetime and misuse."""
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -109,6 +110,9 @@ def test_zero_copy_both_ways(name):
     view = numpy.frombuffer(msg, dtype=numpy.uint8)
     assert inside_mapping(name, view.ctypes.data, view.nbytes) and view.ctypes.data == msg.address
     assert memoryview(msg).readonly
+    # No copy anywhere: every export is the same ring memory, where the data is.
+    assert numpy.frombuffer(memoryview(msg), dtype=numpy.uint8).ctypes.data == msg.address
+    assert ctypes.string_at(msg.address, msg.size) == bytes(msg)
     assert (view == numpy.arange(4096) % 251).all()
     del view
     msg.release()
