@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <random>
 #include <span>
 #include <vector>
@@ -69,7 +70,7 @@ class durable_image {
   }
 
  private:
-  static void on_flush(void* self, int fd, const std::byte* base, std::uint64_t offset, std::uint64_t length) {
+  static void on_flush(void* self, int fd, const std::byte*, std::uint64_t offset, std::uint64_t length) {
     auto& d = *static_cast<durable_image*>(self);
     struct stat st {}, live {};
     if (::fstat(fd, &st) != 0 || ::stat(d.path_.c_str(), &live) != 0 || st.st_ino != live.st_ino ||
@@ -78,7 +79,14 @@ class durable_image {
     std::lock_guard<std::mutex> lock(d.mutex_);
     ++d.flushes_;
     const std::uint64_t end = std::min<std::uint64_t>(offset + length, d.durable_.size());
-    if (offset < end) std::memcpy(&d.durable_[offset], base + offset, end - offset);
+    // Read through the file, not the mapping: under group commit the producer goes on
+    // writing while its flush thread is here (the kernel's copy is the page cache's
+    // content now, as a user-space copy would be, without racing the producer's stores).
+    for (std::uint64_t at = offset; at < end;) {
+      const ssize_t n = ::pread(fd, &d.durable_[at], end - at, static_cast<off_t>(at));
+      if (n <= 0) break;
+      at += static_cast<std::uint64_t>(n);
+    }
   }
 
   std::vector<std::byte> durable_;
