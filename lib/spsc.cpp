@@ -242,6 +242,8 @@ struct spsc_producer_impl final : loan_owner {
   // the durable head).
   void seal_published() noexcept {
     if (channel.seal == 0) return;
+    // acquire: pairs with the release that raised the durable head (write_checkpoint),
+    // or the consumer's release of head (none); only the value matters here.
     const std::uint64_t from = std::max(sealed, room_head(channel).load(std::memory_order_acquire));
     sealed = seal_records(channel.geometry, from, ring.tail());
   }
