@@ -51,13 +51,17 @@ long env_or(const char* name, long fallback) {
 
 shmq::channel_options durable_options(const std::string& path, shmq::durability level) {
   shmq::channel_options o;
-  o.capacity = 1u << 20;
+  // 16 MiB: under group commit the producer reuses bytes only once their release is
+  // durable, so the ring must hold more than one checkpoint flush's latency of traffic
+  // (4 ms here at times: docs/durability.md, "Figures"). The /dev/shm and none streams
+  // use the same size ($SHMQ_BENCH_CAPACITY to try others).
+  o.capacity = static_cast<std::size_t>(env_or("SHMQ_BENCH_CAPACITY", 16 << 20));
   o.max_message_size = 64u << 10;
   o.file.path = path;
   o.file.durability = level;
-  // Group commit as benchmarked: a flush every 65536 messages or 10 ms, whichever comes
-  // first ($SHMQ_BENCH_GROUP_MESSAGES, $SHMQ_BENCH_GROUP_US to try others).
-  o.file.group_messages = static_cast<std::uint32_t>(env_or("SHMQ_BENCH_GROUP_MESSAGES", 65536));
+  // Group commit as benchmarked: a flush every 10 ms (or 2^20 messages, which at these
+  // rates never comes first); $SHMQ_BENCH_GROUP_MESSAGES, $SHMQ_BENCH_GROUP_US to try others.
+  o.file.group_messages = static_cast<std::uint32_t>(env_or("SHMQ_BENCH_GROUP_MESSAGES", 1 << 20));
   o.file.group_interval = std::chrono::microseconds(env_or("SHMQ_BENCH_GROUP_US", 10000));
   return o;
 }

@@ -199,7 +199,7 @@ void segment::sync_all() const {
 }
 
 void segment::sync_header() const {
-  if (const int e = flush_pages(base_, size_, 0, sizeof(segment_header)); e != 0)
+  if (const int e = flush_pages(fd(), base_, size_, 0, sizeof(segment_header)); e != 0)
     fail(errc::io_failed, name_, std::string("syncing its header: ") + std::strerror(e));
 }
 

@@ -154,6 +154,7 @@ struct spsc_producer_impl final : loan_owner {
   catch_up_tracker catch_up;
   static constexpr unsigned catch_up_polls = 64;
   file_endpoint durable;      // a file channel's flushing (lib/durable/)
+  std::uint64_t sealed = 0;   // a file channel's records before this position are sealed
   std::unique_ptr<readiness_handle> readiness;  // event loops: made on first use
 
   spsc_producer_impl(attached a, const endpoint_options& o)
@@ -168,8 +169,15 @@ struct spsc_producer_impl final : loan_owner {
     if (channel.seg.file_backed() && file_policy_of(channel.seg.header()).flushes())
       ring.writer().reserve = static_cast<std::uint32_t>(file_page);  // room for sync()'s padding
     // From the head: a dead producer's records not yet flushed are flushed with ours.
-    if (channel.seg.file_backed())
-      durable = file_endpoint(channel.seg, *channel.control, channel.control->head.load(std::memory_order_acquire));
+    if (channel.seg.file_backed()) {
+      durable = file_endpoint(channel.seg, *channel.control, channel.geometry, file_endpoint::role::producer,
+                              channel.control->head.load(std::memory_order_acquire));
+      seal_published();  // a dead producer may have left records unsealed
+      // The first write to each page of a new file costs a fault several times dearer
+      // than a later one (blocks preallocated but not yet written): taken here, once,
+      // rather than on the first lap of commits.
+      prefault_writable(channel.geometry.data, channel.geometry.capacity);
+    }
     allow_fast();
     channel.attaching.reset();  // set up: the next endpoint may attach
   }
@@ -203,20 +211,41 @@ struct spsc_producer_impl final : loan_owner {
   bool has_room(std::uint64_t size) const noexcept { return ring.has_room(size); }
   wait_word& space_ready() noexcept { return channel.control->space_ready; }
   status commit_loan(std::uint64_t, std::size_t used) noexcept override {
-    if (channel.seal != 0) seal_record(channel.geometry, ring.tail(), used + channel.seal);
     ring.publish(used + channel.seal);
     loan_out = false;
-    const status s = durable.due() ? sync() : durable.state();
+    // A record is sealed when it is about to be flushed (docs/durability.md, "Seals"):
+    // under none the commit writes only the record, as in /dev/shm.
+    status s = durable.state();
+    if (durable.due(ring.tail())) {
+      if (durable.level() == durability::per_commit) {
+        s = sync();
+      } else {
+        seal_published();  // group commit: the background thread flushes them
+        s = durable.persist(ring.tail(), false);
+      }
+    }
     allow_fast();
     return s;
   }
   // The flush ends at a page boundary: later records never touch a page it promised.
+  // Under none, nothing is promised, but sealed records survive a clean shutdown.
   status sync() noexcept {
-    if (!durable.flushes() || durable.poisoned()) return durable.state();
-    ring.pad_to(file_page);
-    const status s = durable.flush_records(channel.geometry, ring.tail());
+    if (durable.poisoned()) return status::io_error;
+    if (durable.flushes()) ring.pad_to(file_page);
+    seal_published();
+    const status s = durable.persist(ring.tail(), true);
     allow_fast();  // a failure poisons: no inline loan after it
     return s;
+  }
+  // Seals the records not sealed yet. Those below the room head may have been reused;
+  // none from it on has (and recovery after a reboot starts at a checkpoint at or past
+  // the durable head).
+  void seal_published() noexcept {
+    if (channel.seal == 0) return;
+    // acquire: pairs with the release that raised the durable head (write_checkpoint),
+    // or the consumer's release of head (none); only the value matters here.
+    const std::uint64_t from = std::max(sealed, room_head(channel).load(std::memory_order_acquire));
+    sealed = seal_records(channel.geometry, from, ring.tail());
   }
   // Nothing was published: the claimed bytes are simply claimed again next time.
   void abort_loan(std::uint64_t) noexcept override {
@@ -253,14 +282,16 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     ring.reader().owner = this;
     ring.reader().seal = channel.seal;
     if (channel.seg.file_backed()) {
-      durable = file_endpoint(channel.seg, *channel.control, ring.head());
+      map_read_only(channel.geometry.data, channel.geometry.capacity);  // a consumer never writes it
+      durable = file_endpoint(channel.seg, *channel.control, channel.geometry, file_endpoint::role::consumer,
+                              ring.head());
       redeliver_until = channel.control->redeliver_until.load(std::memory_order_relaxed);
     }
     allow_fast();
     channel.attaching.reset();  // set up: the next endpoint may attach
   }
   ~spsc_consumer_impl() {
-    (void)durable.flush_head(ring.head());
+    (void)durable.persist(ring.head(), true);
     channel.control->reading.store(no_position, std::memory_order_relaxed);  // a clean exit
     release_slot(channel.seg.fd(), consumer_lock, channel.control->consumer_pid);
   }
@@ -313,11 +344,11 @@ struct spsc_consumer_impl final : consumer_base<spsc_consumer_impl> {
     ring.release();
     view_out = false;
     ring.reader().view_out = false;
-    if (durable.due()) (void)durable.flush_head(ring.head());  // a failure poisons it
+    if (durable.due(ring.head())) (void)durable.persist(ring.head(), false);  // a failure poisons it
     allow_fast();
   }
   status sync() noexcept {
-    const status s = durable.flush_head(ring.head());
+    const status s = durable.persist(ring.head(), true);
     allow_fast();  // a failure poisons: no inline read after it
     return s;
   }

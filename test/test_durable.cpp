@@ -163,6 +163,54 @@ TEST_CASE("a_failed_flush_poisons_the_channel_and_is_never_taken_for_durable") {
   }
 }
 
+TEST_CASE("a_failed_background_flush_poisons_a_group_commit_producer") {
+  // Group commit flushes on a background thread: its failure comes back from sync() and
+  // from every call after it, and later attachers are refused, as on the caller's thread.
+  scratch_dir dir;
+  const channel_options o = file_channel(dir.file("bg.shmq"), durability::group_commit, 1u << 16, 256);
+  {
+    spsc_producer p("bg", o);
+    REQUIRE(p.try_push(make_message(1, 64)) == status::ok);
+    REQUIRE(p.sync() == status::ok);
+    detail::inject_flush_failures(EIO, 1);
+    CHECK(p.try_push(make_message(2, 64)) == status::ok);  // committed; not promised yet
+    CHECK(p.sync() == status::io_error);
+    detail::inject_flush_failures(0, 0);
+    CHECK(p.try_push(make_message(3, 64)) == status::io_error);
+    CHECK(p.sync() == status::io_error);
+  }
+  CHECK_THROWS_AS(spsc_producer("bg", opened(o)), error);
+}
+
+TEST_CASE("a_none_level_channel_shut_down_cleanly_keeps_its_unreleased_messages_across_a_reboot") {
+  // Level none flushes nothing, but a producer seals its records when it closes and a
+  // consumer writes its position when it leaves: once the page cache reaches the disk
+  // (a clean shutdown), a reboot finds the unreleased messages, flagged.
+  scratch_dir dir;
+  const channel_options o = file_channel(dir.file("none.shmq"), durability::none, 1u << 16, 256);
+  {
+    spsc_producer p("none", o);
+    spsc_consumer c("none", o);
+    // More than the ring holds in all, so that position 0 has been reused.
+    std::uint64_t released = 0;
+    for (std::uint64_t seq = 1; seq <= 400; ++seq) {
+      REQUIRE(p.try_push(make_message(seq, 200)) == status::ok);
+      if (seq <= 390) {
+        view v = c.try_read();
+        REQUIRE(v);
+        CHECK(stamped_seq(v.data()) == ++released);
+      }
+    }
+  }
+  reboot_guard reboot("none-clean-boot");
+  spsc_consumer c("none", opened(o));
+  bool flagged = false;
+  const auto got = drain(c, &flagged);
+  REQUIRE(got.size() == 10);
+  CHECK(got.front() == 391);
+  CHECK(flagged);
+}
+
 TEST_CASE("a_failed_checkpoint_flush_poisons_the_consumer") {
   scratch_dir dir;
   const channel_options o = file_channel(dir.file("c.shmq"), durability::group_commit, 1u << 16, 256);

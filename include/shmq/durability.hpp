@@ -12,8 +12,9 @@ namespace shmq {
 //   none          the page cache only: messages and positions survive a process crash
 //                 (as in /dev/shm), not a power loss or a reboot;
 //   group_commit  a flush every group_messages commits (or releases), or at the first one
-//                 group_interval after the last flush; sync() returns once everything
-//                 committed (released) before it is on stable storage;
+//                 group_interval after the last flush, run by a background thread of the
+//                 endpoint while it goes on; sync() returns once everything committed
+//                 (released) before it is on stable storage;
 //   per_commit    commit() returns only once the message is on stable storage; a
 //                 consumer's release() only once its position is.
 // After a power loss, whatever the level, a consumer is never handed a record that does

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "../channel_checks.hpp"
@@ -87,9 +88,35 @@ file_policy file_policy_of(const segment_header& h) noexcept {
           std::chrono::nanoseconds(static_cast<std::int64_t>(h.group_interval_ns))};
 }
 
-void seal_record(const ring_geometry& g, std::uint64_t position, std::uint64_t length) noexcept {
-  const std::uint32_t words[2] = {record_crc(g, position, length), static_cast<std::uint32_t>(position >> 32)};
-  std::memcpy(seal_at(g, position), words, sizeof words);
+std::uint64_t seal_records(const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept {
+  constexpr std::size_t batch = 24;
+  crc_job jobs[batch];
+  std::size_t n = 0;
+  const auto seal_batch = [&] {
+    crc32c_each(jobs, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t words[2] = {jobs[i].crc, static_cast<std::uint32_t>(jobs[i].facts[0] >> 32)};
+      std::memcpy(seal_at(g, jobs[i].facts[0]), words, sizeof words);
+    }
+    n = 0;
+  };
+  std::uint64_t pos = from;
+  while (pos < to) {
+    // relaxed: the producer's own commit words (it published them, nobody else writes them).
+    const std::uint64_t word = commit_word_at(g, pos).load(std::memory_order_relaxed);
+    const std::uint64_t length = word & length_mask;
+    const record_kind kind = classify(word, pos, g.capacity, g.max_payload);
+    if (kind == record_kind::padding) {
+      pos += length;
+      continue;
+    }
+    if (kind != record_kind::message || length < file_seal_size) break;
+    jobs[n++] = {{pos, length}, seal_at(g, pos) + file_seal_size, length - file_seal_size, 0};
+    if (n == batch) seal_batch();
+    pos += record_size(length);
+  }
+  seal_batch();
+  return pos;
 }
 
 bool seal_intact(const ring_geometry& g, std::uint64_t position, std::uint64_t length) noexcept {
@@ -104,16 +131,35 @@ int flush_ring(const segment& seg, const ring_geometry& g, std::uint64_t from, s
   std::uint64_t length = std::min(to + record_header_size - from, g.capacity);
   const std::uint64_t offset = from & (g.capacity - 1);
   const std::uint64_t first = std::min(length, g.capacity - offset);
-  if (int e = flush_pages(base, seg.size(), data + offset, first); e != 0) return e;
-  if (length > first) return flush_pages(base, seg.size(), data, length - first);
+  if (int e = flush_pages(seg.fd(), base, seg.size(), data + offset, first); e != 0) return e;
+  if (length > first) return flush_pages(seg.fd(), base, seg.size(), data, length - first);
   return 0;
+}
+
+void prefault_ring(const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept {
+  // Whole pages of the ring only; the ring's start and capacity are page multiples.
+  const std::uint64_t start = from & ~(file_page - 1), length = std::min(to - start, g.capacity);
+  const std::uint64_t offset = start & (g.capacity - 1), first = std::min(length, g.capacity - offset);
+  prefault_writable(g.data + offset, (first + file_page - 1) & ~(file_page - 1));
+  if (length > first) prefault_writable(g.data, (length - first + file_page - 1) & ~(file_page - 1));
 }
 
 int write_checkpoint(const segment& seg, spsc_control& control, std::uint64_t head, const std::string& boot,
                      bool flush) noexcept {
+  // The file lock keeps other processes out; the mutex other threads of this one (a
+  // consumer's background flush, a producer's own checkpoint when the ring is full).
+  static std::mutex in_process;
+  std::lock_guard<std::mutex> local(in_process);
   lock_guard lock(seg.fd(), checkpoint_lock);
   const int newest = newest_checkpoint(seg);
   const int target = newest == 0 ? 1 : 0;
+  // Heads only grow: a consumer's background flush may come after the producer's own
+  // checkpoint of a later head (full ring), and bytes below that one may be reused
+  // already. A head past the live one does not come from this channel: not taken.
+  if (newest >= 0) {
+    const std::uint64_t previous = checkpoint_slot(seg, newest)->head;
+    if (previous > head && previous <= control.head.load(std::memory_order_acquire)) head = previous;
+  }
   file_checkpoint c{};
   c.sequence = newest < 0 ? 1 : checkpoint_slot(seg, newest)->sequence + 1;
   c.head = head;
@@ -123,7 +169,7 @@ int write_checkpoint(const segment& seg, spsc_control& control, std::uint64_t he
   std::memcpy(static_cast<void*>(slot), &c, sizeof c);
   if (flush) {
     const auto offset = static_cast<std::uint64_t>(reinterpret_cast<std::byte*>(slot) - seg.at(0));
-    if (const int e = flush_pages(seg.at(0), seg.size(), offset, sizeof c); e != 0) return e;
+    if (const int e = flush_pages(seg.fd(), seg.at(0), seg.size(), offset, sizeof c); e != 0) return e;
     raise_to(control.durable_head, head);
   }
   return 0;
@@ -161,7 +207,7 @@ bool recover_after_reboot(const segment& seg, const file_policy& policy) {
   c->durable_head.store(head, std::memory_order_relaxed);
   c->redeliver_until.store(tail, std::memory_order_relaxed);  // any of them may have been read
   if (policy.flushes()) {
-    const int e = flush_pages(seg.at(0), seg.size(), h.control_offset, seg.size() - h.control_offset);
+    const int e = flush_pages(seg.fd(), seg.at(0), seg.size(), h.control_offset, seg.size() - h.control_offset);
     if (e != 0)
       fail_channel(errc::io_failed, seg.name(), std::string("flushing its recovered state: ") + std::strerror(e));
   }

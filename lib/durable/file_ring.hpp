@@ -27,33 +27,22 @@ struct file_policy {
 };
 file_policy file_policy_of(const segment_header& h) noexcept;
 
-// When a flush is due: every commit (release) under per_commit; under group_commit the
-// group_messages-th since the last flush, or the first one group_interval after it.
-class flush_schedule {
- public:
-  bool due(const file_policy& p) noexcept {
-    if (p.level != durability::group_commit) return p.level == durability::per_commit;
-    return ++pending_ >= p.group_messages || clock::now() - last_ >= p.group_interval;
-  }
-  void flushed() noexcept {
-    pending_ = 0;
-    last_ = clock::now();
-  }
-
- private:
-  std::uint64_t pending_ = 0;
-  clock::time_point last_ = clock::now();
-};
-
-// The seal of the message record at `position` whose length (commit word) is `length`,
-// seal included: CRC32C over position, length and the caller's bytes, and position's
-// high half (the commit word's tag holds the low half).
-void seal_record(const ring_geometry& g, std::uint64_t position, std::uint64_t length) noexcept;
+// Seals every message record published in [from, to): the CRC32C over position, length
+// (seal included, as in the commit word) and the caller's bytes, and position's high half
+// (the commit word's tag holds the low half). The producer seals lazily, a page of
+// records at a time and always before a flush (docs/durability.md, "Seals"); sealing a
+// record again writes the same bytes. Returns where it stopped: the first record
+// starting at or past `to` (or the first that is not a whole record).
+std::uint64_t seal_records(const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept;
 bool seal_intact(const ring_geometry& g, std::uint64_t position, std::uint64_t length) noexcept;
 
 // Flushes the ring bytes of positions [from, to) and the commit word at `to` (cleared
 // for the next record). 0 or an errno.
 int flush_ring(const segment& seg, const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept;
+
+// The ring pages of positions [from, to), made writable again after their flush
+// (prefault_writable): the producer's next lap over them takes no write fault.
+void prefault_ring(const ring_geometry& g, std::uint64_t from, std::uint64_t to) noexcept;
 
 // Writes `head` into the older checkpoint slot under checkpoint_lock and, with `flush`,
 // flushes it; then (only once it is on stable storage) raises control.durable_head to

@@ -21,7 +21,7 @@ std::string boot_override;
 
 }  // namespace
 
-int flush_pages(std::byte* base, std::uint64_t map_size, std::uint64_t offset, std::uint64_t length) noexcept {
+int flush_pages(int fd, std::byte* base, std::uint64_t map_size, std::uint64_t offset, std::uint64_t length) noexcept {
   static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   if (offset >= map_size || length == 0) return 0;
   const std::uint64_t start = offset & ~(page - 1);
@@ -32,7 +32,7 @@ int flush_pages(std::byte* base, std::uint64_t map_size, std::uint64_t offset, s
       return injected_error.load(std::memory_order_relaxed);
   if (::msync(base + start, end - start, MS_SYNC) != 0) return errno;
   if (flush_observer f = observer.load(std::memory_order_acquire))
-    f(observer_context.load(std::memory_order_relaxed), base, start, end - start);
+    f(observer_context.load(std::memory_order_relaxed), fd, base, start, end - start);
   return 0;
 }
 
@@ -42,7 +42,7 @@ int flush_file(int fd, std::byte* base, std::uint64_t map_size) noexcept {
       return injected_error.load(std::memory_order_relaxed);
   if (::fsync(fd) != 0) return errno;
   if (flush_observer f = observer.load(std::memory_order_acquire))
-    f(observer_context.load(std::memory_order_relaxed), base, 0, map_size);
+    f(observer_context.load(std::memory_order_relaxed), fd, base, 0, map_size);
   return 0;
 }
 

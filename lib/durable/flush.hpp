@@ -11,16 +11,18 @@
 namespace shmq::detail {
 
 // Flushes the pages holding [offset, offset + length) of a mapping of `map_size` bytes
-// at `base`. 0, or the errno of the failure.
-int flush_pages(std::byte* base, std::uint64_t map_size, std::uint64_t offset, std::uint64_t length) noexcept;
+// at `base` of the file `fd`. 0, or the errno of the failure.
+int flush_pages(int fd, std::byte* base, std::uint64_t map_size, std::uint64_t offset, std::uint64_t length) noexcept;
 
 // The whole file: fsync of `fd` (creation), watched like the flushes above.
 int flush_file(int fd, std::byte* base, std::uint64_t map_size) noexcept;
 
 // ---- For tests (test/durable/): not part of the API ----
 
-// Called after every successful flush with the page-aligned range it covered.
-using flush_observer = void (*)(void* context, const std::byte* base, std::uint64_t offset, std::uint64_t length);
+// Called after every successful flush (on the thread that flushed) with the file and
+// the page-aligned range it covered.
+using flush_observer = void (*)(void* context, int fd, const std::byte* base, std::uint64_t offset,
+                                std::uint64_t length);
 void set_flush_observer(flush_observer observer, void* context) noexcept;
 // The next `count` flushes fail with `error` without reaching the disk.
 void inject_flush_failures(int error, unsigned count) noexcept;

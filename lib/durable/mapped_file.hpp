@@ -51,5 +51,13 @@ mapped_file map_channel_file(int fd, std::uint64_t size, const std::string& labe
 // fsync of the directory that holds the file's name.
 void sync_directory(const std::string& path, const std::string& label);
 bool remove_channel_file(const std::string& path) noexcept;
+// Maps [at, at + length) (page-aligned) read-only in this process. A consumer's ring:
+// writeback then has no writable mapping of it to write-protect there, so it costs the
+// consumer's CPU no TLB shoot-down (docs/durability.md, "Group commit"). Best effort.
+void map_read_only(std::byte* at, std::uint64_t length) noexcept;
+// Makes the pages of [at, at + length) (page-aligned) writable in this process's page
+// tables again after a flush write-protected them (MADV_POPULATE_WRITE), so that the next
+// writes into them take no page fault. The data is not changed. Best effort.
+void prefault_writable(std::byte* at, std::uint64_t length) noexcept;
 
 }  // namespace shmq::detail

@@ -4,11 +4,19 @@
 // into `durable`: what the disk is known to hold. At a crash point, an image is the
 // durable bytes plus, for each page whose bytes differ in the page cache, the page left
 // old, written new, or torn: each of its 512-byte sectors old, new or garbage.
+// Group commit flushes on a background thread: the observer runs there, under a mutex
+// that crash() holds too. Only flushes of the live file count (by inode), not those of
+// the images recovered (whose endpoints flush on threads of their own too).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <random>
 #include <span>
 #include <vector>
@@ -21,22 +29,24 @@ class durable_image {
  public:
   static constexpr std::size_t page = 4096, sector = 512;
 
-  // `initial`: the file as its creator synced it.
-  explicit durable_image(std::vector<std::byte> initial) : durable_(std::move(initial)) {
+  // `initial`: the file as its creator synced it; `path`: the live file.
+  durable_image(std::vector<std::byte> initial, std::string path)
+      : durable_(std::move(initial)), path_(std::move(path)) {
     detail::set_flush_observer(&durable_image::on_flush, this);
   }
   ~durable_image() { detail::set_flush_observer(nullptr, nullptr); }
   durable_image(const durable_image&) = delete;
   durable_image& operator=(const durable_image&) = delete;
 
-  // Stops watching (recovering an image flushes too) and starts again.
-  void pause() noexcept { paused_ = true; }
-  void resume() noexcept { paused_ = false; }
-  std::uint64_t flushes() const noexcept { return flushes_; }
+  std::uint64_t flushes() const noexcept { return flushes_.load(); }
 
   // One possible disk after a power loss now, given the page cache `live`.
   std::vector<std::byte> crash(std::span<const std::byte> live, std::mt19937_64& rng) const {
-    std::vector<std::byte> image = durable_;
+    std::vector<std::byte> image;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      image = durable_;
+    }
     for (std::size_t p = 0; p < live.size(); p += page) {
       const std::size_t n = std::min(page, live.size() - p);
       if (std::memcmp(&image[p], &live[p], n) == 0) continue;  // not dirty
@@ -60,17 +70,29 @@ class durable_image {
   }
 
  private:
-  static void on_flush(void* self, const std::byte* base, std::uint64_t offset, std::uint64_t length) {
+  static void on_flush(void* self, int fd, const std::byte*, std::uint64_t offset, std::uint64_t length) {
     auto& d = *static_cast<durable_image*>(self);
-    if (d.paused_) return;
+    struct stat st {}, live {};
+    if (::fstat(fd, &st) != 0 || ::stat(d.path_.c_str(), &live) != 0 || st.st_ino != live.st_ino ||
+        st.st_dev != live.st_dev)
+      return;  // an image being recovered
+    std::lock_guard<std::mutex> lock(d.mutex_);
     ++d.flushes_;
     const std::uint64_t end = std::min<std::uint64_t>(offset + length, d.durable_.size());
-    if (offset < end) std::memcpy(&d.durable_[offset], base + offset, end - offset);
+    // Read through the file, not the mapping: under group commit the producer goes on
+    // writing while its flush thread is here (the kernel's copy is the page cache's
+    // content now, as a user-space copy would be, without racing the producer's stores).
+    for (std::uint64_t at = offset; at < end;) {
+      const ssize_t n = ::pread(fd, &d.durable_[at], end - at, static_cast<off_t>(at));
+      if (n <= 0) break;
+      at += static_cast<std::uint64_t>(n);
+    }
   }
 
   std::vector<std::byte> durable_;
-  bool paused_ = false;
-  std::uint64_t flushes_ = 0;
+  mutable std::mutex mutex_;
+  const std::string path_;
+  std::atomic<std::uint64_t> flushes_{0};
 };
 
 }  // namespace shmq::test
