@@ -323,11 +323,10 @@ TEST_CASE("bad_files_are_refused_with_a_clear_error") {
     refused(dir.file("torn.shmq"), errc::corrupt);
   }
   // A file image opened as a /dev/shm segment is another kind of thing.
-  auto shm_name = unique_name("fileimage");
-  segment_guard g(shm_name);
-  write_shm_object(shm_name, image);
+  segment_guard g("fileimage");
+  write_shm_object(g.name(), image);
   try {
-    spsc_consumer c(shm_name);
+    spsc_consumer c(g.name());
     FAIL("a file image opened as a segment");
   } catch (const error& e) {
     CHECK(e.code() == errc::kind_mismatch);
