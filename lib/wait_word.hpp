@@ -43,7 +43,13 @@ inline constexpr std::size_t max_handles = 256;     // readiness handles per wai
 
 struct alignas(128) wait_word {
   std::atomic<std::uint32_t> word{0};
-  unsigned char padding[124];
+  // Set by the first readiness handle that arms here (never cleared): 1 once asked for,
+  // 2 once a membarrier has completed after that. While it is nonzero every publisher
+  // runs a full fence in wake_sleepers (F0); at 2, arming and sleeping need no
+  // membarrier, which costs tens of microseconds per arm on a virtual machine.
+  std::atomic<std::uint32_t> fenced_publishers{0};
+  // On the word's line: every waker loads it with the word (F0, F), one line per publish.
+  unsigned char padding[120];
   // Readiness handles: slot i belongs to the handle whose wake socket keys[i] names
   // (0 = free); bit i of armed says it waits for a wake. Touched only when someone
   // waits, never per message.
@@ -52,17 +58,13 @@ struct alignas(128) wait_word {
   // (fence.hpp), before it publishes anything: while it is 0, every publisher stores
   // seq_cst, and a handle arming itself needs no membarrier.
   std::atomic<std::uint32_t> light_publishers;
-  // Set by the first readiness handle that arms here (never cleared): 1 once asked for,
-  // 2 once a membarrier has completed after that. While it is nonzero every publisher
-  // runs a full fence in wake_sleepers (F0); at 2, arming and sleeping need no
-  // membarrier, which costs tens of microseconds per arm on a virtual machine.
-  std::atomic<std::uint32_t> fenced_publishers;
+  std::uint32_t reserved0;
   std::uint64_t reserved[11];
   std::atomic<std::uint64_t> keys[max_handles];
 };
 static_assert(sizeof(wait_word) == 256 + 8 * max_handles);
 static_assert(offsetof(wait_word, armed) == 128 && offsetof(wait_word, light_publishers) == 160 &&
-              offsetof(wait_word, fenced_publishers) == 164 && offsetof(wait_word, keys) == 256);
+              offsetof(wait_word, fenced_publishers) == 4 && offsetof(wait_word, keys) == 256);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 inline constexpr std::uint32_t publishers_fence_asked = 1;    // fenced_publishers values
