@@ -21,10 +21,17 @@ void check_slot_options(std::string_view name, std::uint64_t slots, std::uint64_
 }
 
 bool slot_fields_valid(std::uint64_t slots, std::uint64_t slot_size, std::uint64_t max_message,
-                       std::uint64_t data_size) noexcept {
+                       std::uint64_t data_size, bool file, bool whole_pages) noexcept {
+  const std::uint64_t wanted = file ? file_slot_size_for(max_message, whole_pages) : slot_size_for(max_message);
   return slots >= 2 && slots <= max_slots && (slots & (slots - 1)) == 0 &&
-         max_message <= max_slot_bytes && slot_size == slot_size_for(max_message) &&
+         max_message <= max_slot_bytes && slot_size == wanted && slot_size <= max_slot_bytes / slots &&
          slot_size * slots == data_size;
+}
+
+void check_file_options(std::string_view name, const file_options& file) {
+  if (file.durability > durability::per_commit || file.group_messages < 1 || file.group_messages > (1u << 20) ||
+      file.group_interval.count() < 0 || file.group_interval > std::chrono::seconds(10))
+    fail_channel(errc::invalid_argument, name, "durability settings out of range (shmq/durability.hpp)");
 }
 
 void check_same(std::string_view name, const char* field, std::uint64_t in_segment,

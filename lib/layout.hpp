@@ -21,8 +21,8 @@
 namespace shmq::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3147455351'4d4853ull;  // "SHMQSEG1" LE
-inline constexpr std::uint32_t layout_version = 7;  // 5: readiness handle tables in wait_word; 6: file-backed channels;
-                                                    // 7: wait_word::fenced_publishers
+inline constexpr std::uint32_t layout_version = 8;  // 5: readiness handle tables in wait_word; 6: file-backed channels;
+                                                    // 7: wait_word::fenced_publishers; 8: file-backed MPMC and pub/sub
 inline constexpr std::uint64_t max_segment_size = 1ull << 31;  // a 1 GiB ring and its tables
 inline constexpr std::uint32_t state_initializing = 0;
 inline constexpr std::uint32_t state_ready = 0x59444552u;  // "REDY": not a value zeroed or
@@ -56,11 +56,17 @@ struct segment_header {
   std::uint64_t group_messages;     // group commit: flush every this many messages
   std::uint64_t group_interval_ns;  // ... or this long after the last flush
   std::uint64_t file_max_message;   // the control block's max_message_size, kept here too
-  std::uint64_t reserved[16];
+  // Slotted file channels (MPMC, pub/sub): what the recovery after a reboot rebuilds the
+  // control block from. file_limits: producers, consumers (MPMC); publishers,
+  // subscribers, groups, overflow policy (pub/sub).
+  std::uint64_t file_slots;
+  std::uint32_t file_limits[4];
+  std::uint64_t reserved[13];
 };
 static_assert(sizeof(segment_header) == 256);
 static_assert(offsetof(segment_header, state) == 88);
 static_assert(offsetof(segment_header, file_max_message) == 120);
+static_assert(offsetof(segment_header, file_limits) == 136);
 inline constexpr std::uint64_t file_format_v1 = 0x31454c4946'514d48ull;  // "HMQFILE1" LE
 
 
@@ -71,7 +77,7 @@ struct file_checkpoint {
   std::uint64_t head;      // the consumer's position when it was written
   char boot_id[40];        // the boot it was written in (/proc/sys/kernel/random/boot_id)
   std::uint32_t crc;       // CRC32C of the bytes before it
-  std::uint32_t reserved;
+  std::uint32_t payload_crc;  // CRC32C of the kind's bytes after it (pub/sub: group cursors)
 };
 static_assert(sizeof(file_checkpoint) == 64);
 static_assert(offsetof(file_checkpoint, crc) == 56);
@@ -153,7 +159,8 @@ static_assert((record_size(max_payload_for(min_capacity)) - record_alignment) +
 
 // ---- Slotted rings (MPMC queue, publish/subscribe) ----
 //
-// A slot is a 16-byte header and max_message_size payload bytes, rounded up to 64.
+// A slot is a 16-byte header and max_message_size payload bytes, rounded up to 64 (in a
+// file channel a 16-byte slot_seal comes between the two: file_slot_size_for).
 //   0       8        12      16
 //   | turn  | length | flags | payload ...
 // `turn` says whose turn the slot is (see mpmc_ring.hpp and pubsub_ring.hpp); it is the
@@ -165,6 +172,18 @@ struct slot_header {
 };
 static_assert(sizeof(slot_header) == 16);
 inline constexpr std::uint32_t slot_skip = 1;
+
+// In a file channel a slot's header is followed by its seal, and the payload comes
+// after both (slot_geometry::payload_offset). The seal is written before the turn store
+// that publishes the slot (lib/durable/slot_file.hpp); the recovery after a reboot
+// keeps a slot only if its seal checks out. Header and seal share the slot's first
+// 512-byte sector, so a torn write leaves both old, both new or both garbage.
+struct slot_seal {
+  std::uint64_t ticket;  // the ticket (MPMC) or sequence (pub/sub) the slot holds
+  std::uint32_t crc;     // CRC32C of ticket, length, state and the payload's bytes
+  std::uint32_t state;   // the kind's: slot_skip (MPMC flags), turn state (pub/sub)
+};
+static_assert(sizeof(slot_seal) == 16);
 inline constexpr std::uint64_t slot_alignment = 64;
 inline constexpr std::uint64_t max_slots = 1ull << 24;
 inline constexpr std::uint64_t max_slot_bytes = 1ull << 30;  // slots * slot size
@@ -187,6 +206,25 @@ constexpr std::uint64_t slot_size_for(std::uint64_t max_message) noexcept {
   return (sizeof(slot_header) + max_message + slot_alignment - 1) & ~(slot_alignment - 1);
 }
 
+// A slotted file channel (MPMC, pub/sub) lays out, after the header page: the kind's
+// control block in whole pages; two checkpoint slots of whole pages each (a
+// file_checkpoint, then the kind's bytes: none for MPMC, the named groups' cursors for
+// pub/sub); then the slots. When the level flushes, each slot is whole pages of its own,
+// so that no write to one slot touches a page of another (docs/durability.md).
+constexpr std::uint64_t file_pages(std::uint64_t bytes) noexcept {
+  return (bytes + file_page - 1) / file_page * file_page;
+}
+constexpr std::uint64_t slotted_checkpoint_stride(std::uint64_t payload) noexcept {
+  return file_pages(sizeof(file_checkpoint) + payload);
+}
+constexpr std::uint64_t slotted_file_control_size(std::uint64_t control, std::uint64_t payload) noexcept {
+  return file_pages(control) + 2 * slotted_checkpoint_stride(payload);
+}
+constexpr std::uint64_t file_slot_size_for(std::uint64_t max_message, bool whole_pages) noexcept {
+  const std::uint64_t bytes = sizeof(slot_header) + sizeof(slot_seal) + max_message;
+  return whole_pages ? file_pages(bytes) : (bytes + slot_alignment - 1) & ~(slot_alignment - 1);
+}
+
 // Control block of an MPMC queue, followed by max_producers + max_consumers pid words
 // (padded to 128 bytes) and as many ticket records, producers first.
 struct mpmc_control {
@@ -206,7 +244,13 @@ struct mpmc_control {
   // Messages handed out again (adopted from dead consumers), for shmq stat: touched
   // only on a redelivery, never per message.
   std::atomic<std::uint64_t> redelivered;
-  std::uint64_t reserved[9];
+  // Durable file channels only (lib/durable/), as in spsc_control: tickets before
+  // redeliver_until are flagged redelivered (the recovery after a reboot sets it);
+  // poisoned holds the errno of a failed flush (page cache only).
+  std::atomic<std::uint64_t> redeliver_until;
+  std::atomic<std::uint32_t> poisoned;
+  std::uint32_t reserved1;
+  std::uint64_t reserved[7];
 };
 static_assert(offsetof(mpmc_control, dequeue_pos) == 128);
 static_assert(offsetof(mpmc_control, consumer_lease) == offsetof(mpmc_control, slot_count) + 40);
@@ -242,7 +286,11 @@ struct pubsub_control {
   // overwriting. Touched only on those rare paths, never per message.
   std::atomic<std::uint64_t> redelivered;
   std::atomic<std::uint64_t> missed;
-  std::uint64_t reserved[8];
+  // Durable file channels only, as in mpmc_control.
+  std::atomic<std::uint64_t> redeliver_until;
+  std::atomic<std::uint32_t> poisoned;
+  std::uint32_t reserved2;
+  std::uint64_t reserved[6];
 };
 static_assert(offsetof(pubsub_control, slot_count) == 128 + 2 * sizeof(wait_word));
 static_assert(offsetof(pubsub_control, redelivered) == offsetof(pubsub_control, slot_count) + 48);
@@ -308,7 +356,10 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       offsetof(segment_header, file_format), offsetof(segment_header, file_max_message),
       sizeof(file_checkpoint), file_control_size, file_page,
       offsetof(spsc_control, durable_head), offsetof(spsc_control, redeliver_until),
-      offsetof(spsc_control, poisoned),
+      offsetof(spsc_control, poisoned), offsetof(segment_header, file_slots),
+      offsetof(mpmc_control, redeliver_until), offsetof(mpmc_control, poisoned),
+      offsetof(pubsub_control, redeliver_until), offsetof(pubsub_control, poisoned),
+      sizeof(slot_seal), offsetof(file_checkpoint, payload_crc),
       record_alignment, padding_flag, committed_flag, sizeof(void*),
       std::endian::native == std::endian::little};
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the facts

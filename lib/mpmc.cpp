@@ -10,6 +10,8 @@
 
 #include "channel_checks.hpp"
 #include "consumer_base.hpp"
+#include "durable/mpmc_file.hpp"
+#include "durable/slot_file.hpp"
 #include "endpoint.hpp"
 #include "inspect.hpp"
 #include "mpmc_recovery.hpp"
@@ -29,6 +31,9 @@ struct attached {
   std::span<std::atomic<std::uint32_t>> producers;
   std::span<std::atomic<std::uint32_t>> consumers;
   std::span<ticket_record> records;  // producers', then consumers'; index = participant lock
+  // A file channel's attach lock, held until the endpoint has claimed its slot: the first
+  // one to attach recovers the file, and nobody else may look before it is done.
+  std::unique_ptr<lock_guard> attaching;
 
   ticket_table producer_table() const noexcept { return {seg.fd(), 0, records.first(producers.size())}; }
   ticket_table consumer_table() const noexcept {
@@ -45,12 +50,20 @@ struct attached {
 };
 
 attached attach(std::string_view name, const mpmc_options& o) {
-  if (o.open != open_mode::open)
+  const bool file = !o.file.path.empty();
+  const bool pages = file && o.file.durability != durability::none;  // whole-page slots
+  if (o.open != open_mode::open) {
     check_slot_options(name, o.slots, o.max_message_size, o.max_producers, o.max_consumers);
-  const std::uint64_t slot_size = slot_size_for(o.max_message_size);
+    if (file) {
+      check_file_options(name, o.file);
+      if (file_slot_size_for(o.max_message_size, pages) > max_slot_bytes / o.slots)
+        fail_channel(errc::invalid_argument, name, "slots * the file channel's slot size is over 1 GiB");
+    }
+  }
+  const std::uint64_t slot_size = file ? file_slot_size_for(o.max_message_size, pages) : slot_size_for(o.max_message_size);
+  const std::uint64_t tables = mpmc_control_size(o.max_producers, o.max_consumers);
   auto [seg, created] = attach_segment(
-      name, channel_kind::mpmc,
-      {mpmc_control_size(o.max_producers, o.max_consumers), o.slots * slot_size}, o,
+      name, channel_kind::mpmc, {file ? slotted_file_control_size(tables, 0) : tables, o.slots * slot_size}, o,
       [&](segment& s) {
         auto* c = new (s.at(s.header().control_offset)) mpmc_control{};
         c->slot_count = o.slots;
@@ -65,9 +78,19 @@ attached attach(std::string_view name, const mpmc_options& o) {
             s.at(s.header().control_offset + sizeof(mpmc_control) + pid_words_size(o.max_producers + o.max_consumers)));
         for (std::uint32_t i = 0; i < o.max_producers + o.max_consumers; ++i)
           new (&records[i]) ticket_record{{no_ticket}, {}};
+        if (file) init_mpmc_file(s, {o.slots, o.max_message_size, o.max_producers, o.max_consumers});
       });
 
   const segment_header& h = seg.header();
+  std::unique_ptr<lock_guard> attaching;
+  if (file) {
+    // The first to attach (no participant alive) recovers a file left by a reboot.
+    attaching = std::make_unique<lock_guard>(seg.fd(), attach_lock);
+    const std::uint64_t participants = std::min<std::uint64_t>(2 * max_endpoints, h.file_limits[0] + std::uint64_t{h.file_limits[1]});
+    bool alive = false;
+    for (std::uint64_t i = 0; i < participants && !alive; ++i) alive = held_elsewhere(seg.fd(), i);
+    if (!alive) recover_mpmc_after_reboot(seg);
+  }
   if (h.control_size < sizeof(mpmc_control))
     fail_channel(errc::corrupt, name, "control block too small");
   auto* c = reinterpret_cast<mpmc_control*>(seg.at(h.control_offset));
@@ -75,10 +98,19 @@ attached attach(std::string_view name, const mpmc_options& o) {
   note_publisher_fences(c->space_ready);
   const std::uint64_t slots = c->slot_count, slot_bytes = c->slot_size, max = c->max_message_size;
   const std::uint32_t max_p = c->max_producers, max_c = c->max_consumers;
-  if (!slot_fields_valid(slots, slot_bytes, max, h.data_size) || max_p < 1 ||
-      max_p > max_endpoints || max_c < 1 || max_c > max_endpoints ||
-      h.control_size != mpmc_control_size(max_p, max_c))
+  const bool file_pages = file && file_policy_of(h).flushes();
+  const std::uint64_t control_size = file ? slotted_file_control_size(mpmc_control_size(max_p, max_c), 0)
+                                          : mpmc_control_size(max_p, max_c);
+  if (!slot_fields_valid(slots, slot_bytes, max, h.data_size, file, file_pages) || max_p < 1 ||
+      max_p > max_endpoints || max_c < 1 || max_c > max_endpoints || h.control_size != control_size ||
+      (file && (slots != h.file_slots || max != h.file_max_message || max_p != h.file_limits[0] ||
+                max_c != h.file_limits[1])))
     fail_channel(errc::corrupt, name, "control block holds impossible sizes or limits");
+  if (file && c->poisoned.load(std::memory_order_relaxed) != 0)
+    fail_channel(errc::io_failed, name,
+                 std::string("a flush of its file failed (") +
+                     std::strerror(static_cast<int>(c->poisoned.load(std::memory_order_relaxed))) +
+                     "): what it holds is not known to be durable; remove it or reboot");
   if (!created && o.open == open_mode::open_or_create) {
     check_same(name, "slots", slots, o.slots);
     check_same(name, "max_message_size", max, o.max_message_size);
@@ -94,8 +126,10 @@ attached attach(std::string_view name, const mpmc_options& o) {
   auto* pids = reinterpret_cast<std::atomic<std::uint32_t>*>(seg.at(h.control_offset + sizeof(mpmc_control)));
   auto* records = reinterpret_cast<ticket_record*>(
       seg.at(h.control_offset + sizeof(mpmc_control) + pid_words_size(max_p + max_c)));
-  const slot_geometry g{seg.at(h.data_offset), slots, slot_bytes, max};
-  return attached{std::move(seg), c, g, {pids, max_p}, {pids + max_p, max_c}, {records, max_p + max_c}};
+  const slot_geometry g = file ? file_slot_geometry(seg.at(h.data_offset), slots, max, file_pages)
+                               : slot_geometry{seg.at(h.data_offset), slots, slot_bytes, max};
+  return attached{std::move(seg), c,        g, {pids, max_p}, {pids + max_p, max_c}, {records, max_p + max_c},
+                  std::move(attaching)};
 }
 
 // Participant locks (registry.hpp): producers from 0, consumers after them.
@@ -126,6 +160,10 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
   mpmc_ring ring;
 
   std::uint64_t adopted = no_ticket;  // a dead consumer's ticket, handed out next
+  // A file channel recovered after a reboot: every ticket before it may have been handed
+  // out before the power went, so each is flagged redelivered.
+  std::uint64_t redeliver_until = 0;
+  slot_durability durable;  // a file channel's flushing of its releases (lib/durable/)
   static constexpr unsigned catch_up_polls = 16;  // about 370 ns of pauses here
 
   mpmc_consumer_impl(attached a, std::string_view name, const endpoint_options& o)
@@ -133,14 +171,31 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
         channel(std::move(a)),
         registration(claim(channel, false, name)),
         ring(channel.ring(false, registration.lock)) {
+    if (channel.seg.file_backed()) {
+      durable = slot_durability(channel.seg, channel.geometry, channel.control->poisoned);
+      redeliver_until = channel.control->redeliver_until.load(std::memory_order_relaxed);
+    }
+    channel.attaching.reset();  // claimed: the next endpoint may attach
     recover();  // the consumer that attaches next gets what a dead one held
   }
   // A message taken but not handed out whole (kept for a larger buffer, or adopted) stays
   // in this consumer's ticket record: once the lock is dropped, another consumer adopts
   // it as it would a dead one's.
-  ~mpmc_consumer_impl() { release_slot(channel.seg.fd(), registration.lock, *registration.pid); }
+  ~mpmc_consumer_impl() {
+    (void)durable.sync();
+    release_slot(channel.seg.fd(), registration.lock, *registration.pid);
+  }
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t&) noexcept {
+    if (durable.poisoned()) return status::io_error;
+    const status s = take_ticket(payload, size, ticket);
+    if (s == status::ok && ticket < redeliver_until && !redelivering) {
+      redelivering = true;
+      channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
+    }
+    return s;
+  }
+  status take_ticket(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket) noexcept {
     if (const std::uint64_t t = std::exchange(adopted, no_ticket); t != no_ticket) {
       const status s = ring.take_adopted(t, payload, size);
       if (s != status::empty) {
@@ -168,7 +223,9 @@ struct mpmc_consumer_impl final : consumer_base<mpmc_consumer_impl> {
   void release_view(std::uint64_t ticket) noexcept override {
     ring.release(ticket);
     view_out = false;
+    (void)durable.touched(ticket);  // a failure poisons it: take() says io_error from then on
   }
+  status sync() noexcept { return durable.sync(); }
   bool view_intact(std::uint64_t) const noexcept override { return true; }
   std::size_t max_message_size() const noexcept { return channel.geometry.max_payload; }
 };
@@ -213,6 +270,7 @@ mpmc_producer::mpmc_producer(std::string_view name, const mpmc_options& options)
         auto a = detail::attach(name, options);
         const auto slot = detail::claim(a, true, name);
         const detail::mpmc_ring ring = a.ring(true, slot.lock);
+        a.attaching.reset();  // claimed: the next endpoint may attach
         return std::make_unique<detail::mpmc_producer_impl>(std::move(a), ring, slot, options);
       }()) {}
 std::size_t mpmc_producer::slots() const noexcept { return impl_->channel.geometry.slot_count; }

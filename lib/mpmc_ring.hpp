@@ -54,12 +54,13 @@ struct slot_geometry {
   std::uint64_t slot_count;
   std::uint64_t slot_size;
   std::uint64_t max_payload;
+  std::uint64_t payload_offset = sizeof(slot_header);  // a file channel's slots hold a seal first
 
   slot_header& slot(std::uint64_t ticket) const noexcept {
     return *reinterpret_cast<slot_header*>(data + (ticket & (slot_count - 1)) * slot_size);
   }
   std::byte* payload(std::uint64_t ticket) const noexcept {
-    return data + (ticket & (slot_count - 1)) * slot_size + sizeof(slot_header);
+    return data + (ticket & (slot_count - 1)) * slot_size + payload_offset;
   }
 };
 
@@ -81,6 +82,9 @@ class mpmc_ring {
     if (s != status::ok) withdraw_ticket(own_);
     return s;
   }
+
+  // A file channel's seal state of a published slot (slot_file.hpp): its flags.
+  static constexpr std::uint32_t seal_state(bool skip) noexcept { return skip ? slot_skip : 0; }
 
   // skip: an aborted loan; consumers pass over it.
   void publish(std::uint64_t ticket, std::uint64_t size, bool skip) noexcept {

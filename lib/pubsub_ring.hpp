@@ -116,6 +116,11 @@ class pubsub_ring {
 
  public:
 
+  // A file channel's seal state of a published slot (slot_file.hpp): its turn's state.
+  static constexpr std::uint32_t seal_state(bool skip) noexcept {
+    return static_cast<std::uint32_t>(skip ? turn_skip : turn_committed);
+  }
+
   void publish(std::uint64_t ticket, std::uint64_t size, bool skip) noexcept {
     slot_header& s = geometry_.slot(ticket);
     s.length = static_cast<std::uint32_t>(size);

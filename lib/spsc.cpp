@@ -37,10 +37,7 @@ void check_options(std::string_view name, const channel_options& o) {
                  "max_message_size " + std::to_string(o.max_message_size) + " leaves no room for the " +
                      std::to_string(file_seal_size) + "-byte seal and the " + std::to_string(file_page) +
                      "-byte flush padding of a file channel");
-  if (o.file.durability > durability::per_commit || o.file.group_messages < 1 ||
-      o.file.group_messages > (1u << 20) || o.file.group_interval.count() < 0 ||
-      o.file.group_interval > std::chrono::seconds(10))
-    fail_channel(errc::invalid_argument, name, "durability settings out of range (shmq/durability.hpp)");
+  check_file_options(name, o.file);
 }
 
 // Participant lock of each role (registry.hpp).

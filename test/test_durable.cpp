@@ -226,11 +226,8 @@ TEST_CASE("a_failed_checkpoint_flush_poisons_the_consumer") {
   CHECK(c.sync() == status::io_error);
 }
 
-TEST_CASE("file_backing_is_spsc_only_and_checked_at_creation") {
+TEST_CASE("file_backing_is_checked_at_creation") {
   scratch_dir dir;
-  mpmc_options m;
-  m.file.path = dir.file("q.shmq");
-  CHECK_THROWS_AS(mpmc_producer("q", m), error);
   pubsub_options ps;
   ps.file.path = dir.file("t.shmq");
   CHECK_THROWS_AS(publisher("t", ps), error);

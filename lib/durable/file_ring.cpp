@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <new>
 
 #include "../channel_checks.hpp"
 #include "../registry.hpp"
+#include "durable/checkpoint.hpp"
 #include "durable/crc32c.hpp"
 #include "durable/flush.hpp"
 
@@ -23,30 +23,6 @@ std::uint32_t record_crc(const ring_geometry& g, std::uint64_t position, std::ui
 
 std::byte* seal_at(const ring_geometry& g, std::uint64_t position) noexcept {
   return g.data + (position & (g.capacity - 1)) + record_header_size;
-}
-
-file_checkpoint* checkpoint_slot(const segment& seg, int i) noexcept {
-  return reinterpret_cast<file_checkpoint*>(seg.at(seg.header().control_offset + file_checkpoint_offset +
-                                                    static_cast<std::uint64_t>(i) * file_slot_stride));
-}
-
-std::uint32_t checkpoint_crc(const file_checkpoint& c) noexcept {
-  return crc32c(0, &c, offsetof(file_checkpoint, crc));
-}
-
-bool checkpoint_valid(const file_checkpoint& c) noexcept {
-  return c.sequence != 0 && c.crc == checkpoint_crc(c) && c.head % record_alignment == 0 &&
-         std::memchr(c.boot_id, 0, sizeof c.boot_id) != nullptr;
-}
-
-// The newer valid slot, or -1.
-int newest_checkpoint(const segment& seg) noexcept {
-  int best = -1;
-  for (int i = 0; i < 2; ++i) {
-    const file_checkpoint& c = *checkpoint_slot(seg, i);
-    if (checkpoint_valid(c) && (best < 0 || c.sequence > checkpoint_slot(seg, best)->sequence)) best = i;
-  }
-  return best;
 }
 
 // Records from `head` whose seals check out, up to the first that does not.
@@ -146,41 +122,26 @@ void prefault_ring(const ring_geometry& g, std::uint64_t from, std::uint64_t to)
 
 int write_checkpoint(const segment& seg, spsc_control& control, std::uint64_t head, const std::string& boot,
                      bool flush) noexcept {
-  // The file lock keeps other processes out; the mutex other threads of this one (a
-  // consumer's background flush, a producer's own checkpoint when the ring is full).
-  static std::mutex in_process;
-  std::lock_guard<std::mutex> local(in_process);
-  lock_guard lock(seg.fd(), checkpoint_lock);
-  const int newest = newest_checkpoint(seg);
-  const int target = newest == 0 ? 1 : 0;
+  checkpoint_writer writer(seg, spsc_checkpoints(seg.header()));
   // Heads only grow: a consumer's background flush may come after the producer's own
   // checkpoint of a later head (full ring), and bytes below that one may be reused
   // already. A head past the live one does not come from this channel: not taken.
-  if (newest >= 0) {
-    const std::uint64_t previous = checkpoint_slot(seg, newest)->head;
+  if (const file_checkpoint* newest = writer.newest(); newest != nullptr) {
+    const std::uint64_t previous = newest->head;
     if (previous > head && previous <= control.head.load(std::memory_order_acquire)) head = previous;
   }
-  file_checkpoint c{};
-  c.sequence = newest < 0 ? 1 : checkpoint_slot(seg, newest)->sequence + 1;
-  c.head = head;
-  std::memcpy(c.boot_id, boot.data(), std::min(boot.size(), sizeof c.boot_id - 1));
-  c.crc = checkpoint_crc(c);
-  file_checkpoint* slot = checkpoint_slot(seg, target);
-  std::memcpy(static_cast<void*>(slot), &c, sizeof c);
-  if (flush) {
-    const auto offset = static_cast<std::uint64_t>(reinterpret_cast<std::byte*>(slot) - seg.at(0));
-    if (const int e = flush_pages(seg.fd(), seg.at(0), seg.size(), offset, sizeof c); e != 0) return e;
-    raise_to(control.durable_head, head);
-  }
+  if (const int e = writer.write(head, boot, {}, flush); e != 0) return e;
+  if (flush) raise_to(control.durable_head, head);
   return 0;
 }
 
 bool recover_after_reboot(const segment& seg, const file_policy& policy) {
   const std::string boot = boot_id();
   const segment_header& h = seg.header();
-  const int newest = newest_checkpoint(seg);
-  if (newest < 0) fail_channel(errc::corrupt, seg.name(), "neither checkpoint of its file checks out");
-  const file_checkpoint& cp = *checkpoint_slot(seg, newest);
+  const file_checkpoint* newest = newest_checkpoint(seg, spsc_checkpoints(h));
+  if (newest == nullptr || newest->head % record_alignment != 0)
+    fail_channel(errc::corrupt, seg.name(), "neither checkpoint of its file checks out");
+  const file_checkpoint& cp = *newest;
   if (boot == cp.boot_id) return false;  // no reboot since: the page cache holds it all
 
   // The control block may hold torn sectors: rebuilt from what the header says.
