@@ -14,6 +14,7 @@
 #include "durable/flush.hpp"
 #include "layout.hpp"
 #include "shmq/mpmc.hpp"
+#include "shmq/spsc.hpp"
 #include "test_support.hpp"
 
 namespace shmq::test {
@@ -368,6 +369,65 @@ TEST_CASE("mpmc_file_per_commit_producer_killed_at_random_loses_no_committed_mes
     for (std::size_t i = 1; i < got.size(); ++i) CHECK(got[i] == got[i - 1] + 1);
     CHECK(flagged);
   }
+}
+
+TEST_CASE("mpmc_bad_files_are_refused_with_a_clear_error") {
+  scratch_dir dir;
+  const mpmc_options o = mpmc_file(dir.file("good.shmq"), durability::group_commit);
+  {
+    mpmc_producer p("bad", o);
+    push_stamped(p, 1, 5);
+  }
+  const auto image = read_file(o.file.path);
+  const auto refused = [&](std::vector<std::byte> bytes, errc expected, const char* what) {
+    CAPTURE(what);
+    mpmc_options at = o;
+    at.open = open_mode::open;
+    at.file.path = dir.file("bad.shmq");
+    write_file(at.file.path, bytes);
+    reboot_guard reboot(std::string("mpmc-bad-") + what);
+    try {
+      mpmc_consumer c("bad", at);
+      FAIL("opened");
+    } catch (const error& e) {
+      CHECK(e.code() == expected);
+    }
+  };
+  // The header's slot count, which the recovery rebuilds the control block from.
+  auto slots_changed = image;
+  slots_changed[offsetof(detail::segment_header, file_slots)] = std::byte{3};
+  refused(slots_changed, errc::corrupt, "slot count");
+  auto limits_changed = image;
+  limits_changed[offsetof(detail::segment_header, file_limits) + 1] = std::byte{0x40};
+  refused(limits_changed, errc::corrupt, "producer limit");
+  // An MPMC file opened as an SPSC channel.
+  {
+    channel_options as_spsc = file_channel(o.file.path, durability::group_commit);
+    as_spsc.open = open_mode::open;
+    try {
+      spsc_consumer c("bad", as_spsc);
+      FAIL("an MPMC file opened as SPSC");
+    } catch (const error& e) {
+      CHECK(e.code() == errc::kind_mismatch);
+    }
+  }
+  // Both boot records torn: the recovery runs (it needs nothing from them), and the
+  // messages are there.
+  const std::uint64_t records = detail::file_control_offset + detail::file_pages(detail::mpmc_control_size(4, 4));
+  auto torn = image;
+  for (std::size_t i = 0; i < 64; ++i) {
+    torn[records + i] = std::byte{0xff};
+    torn[records + detail::file_page + i] = std::byte{0xff};
+  }
+  mpmc_options at = o;
+  at.file.path = dir.file("torn.shmq");
+  write_file(at.file.path, torn);
+  mpmc_consumer c("bad", at);
+  std::string why;
+  bool flagged = false;
+  CHECK(drain(c, why, &flagged).size() == 5);
+  CHECK(why.empty());
+  CHECK(flagged);
 }
 
 TEST_CASE("mpmc_mutated_file_images_never_deliver_a_message_that_does_not_check_out") {
