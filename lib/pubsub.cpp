@@ -46,7 +46,7 @@ struct attached {
   // writes (flushed) moves the durable gate to the groups' floors now, as an SPSC
   // producer writes the consumer's (docs/durability.md). true: try again.
   bool make_room(const pubsub_ring& ring, slot_durability& durable) const noexcept {
-    if (!durable_gate || durable.poisoned() || !ring.live_room()) return false;
+    if (durable.poisoned() || !ring.durable_gate_only()) return false;
     if (const int e = write_group_checkpoint(file_view(), true); e != 0) {
       durable.fail(e);
       return false;

@@ -147,10 +147,15 @@ class pubsub_ring {
     if (slot_free(pos, std::memory_order_seq_cst) == status::full) return false;
     return !block_ || pos < gate(std::memory_order_seq_cst) + geometry_.slot_count;
   }
-  // Would the live gate let the next sequence be taken (the durable gate aside)?
-  bool live_room() const noexcept {
+  // Is the next sequence held back by the durable gate alone (the live gate and the
+  // slot's previous lap would let it be taken)?
+  bool durable_gate_only() const noexcept {
+    if (!durable_gate_) return false;
     const std::uint64_t pos = control_->claim_pos.load(std::memory_order_acquire);
-    return !block_ || pos < gate(std::memory_order_acquire) + geometry_.slot_count;
+    const std::uint64_t n = geometry_.slot_count;
+    const std::uint64_t durable = control_->durable_gate.load(std::memory_order_acquire);
+    return slot_free(pos, std::memory_order_acquire) == status::ok && durable != no_position && pos >= durable + n &&
+           pos < gate(std::memory_order_acquire) + n;
   }
 
   // ---- subscriber side ----
