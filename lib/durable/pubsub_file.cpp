@@ -114,16 +114,19 @@ bool recover_pubsub_after_reboot(const segment& seg) {
   const checkpoint_area area = pubsub_checkpoints(h, l);
   const file_checkpoint* cp = newest_checkpoint(seg, area);
   if (cp != nullptr && boot == cp->boot_id) return false;  // no reboot since: the page cache holds it all
-  // Both checkpoints torn: a write goes into the older slot, so one stays whole unless
-  // the medium failed. The groups' positions are unknown; guessing could lose messages.
-  if (cp == nullptr) fail_channel(errc::corrupt, seg.name(), "holds no valid checkpoint of its groups");
   const file_policy policy = file_policy_of(h);
+  // Both checkpoints torn. At a flushing level every write is flushed before the next
+  // one starts, into the older slot, so one stays whole unless the medium failed: the
+  // groups' positions are unknown, and guessing could lose promised messages. Under none
+  // nothing was promised (two unflushed writes may both be torn): no group is kept.
+  if (cp == nullptr && policy.flushes())
+    fail_channel(errc::corrupt, seg.name(), "holds no valid checkpoint of its groups");
   const slot_geometry g = file_slot_geometry(seg.at(h.data_offset), l.slots, l.max_message, policy.flushes());
   const std::uint64_t n = l.slots;
 
   // The named groups, checked: the CRC held, but trust nothing.
   std::vector<pubsub_group_checkpoint> kept_groups(l.groups);
-  std::memcpy(kept_groups.data(), entries_of(cp), l.groups * sizeof(pubsub_group_checkpoint));
+  if (cp != nullptr) std::memcpy(kept_groups.data(), entries_of(cp), l.groups * sizeof(pubsub_group_checkpoint));
   std::set<std::string> names;
   std::uint64_t end = 0;  // the newest sealed sequence + 1, or past every floor
   for (pubsub_group_checkpoint& e : kept_groups) {
