@@ -278,6 +278,37 @@ TEST_CASE("pubsub_file_groups_after_a_reboot_at_every_level") {
   }
 }
 
+TEST_CASE("pubsub_file_overwrite_policy_after_a_reboot_reports_what_a_lagging_group_missed") {
+  scratch_dir dir;
+  pubsub_options o = pubsub_file(dir.file("ow.shmq"), durability::per_commit);
+  o.policy = overflow_policy::overwrite;
+  {
+    publisher p("ow", o);
+    subscriber g("ow", o, member_of("g"));
+    publish_stamped(p, 1, 10);
+    for (std::uint64_t seq = 1; seq <= 5; ++seq) {
+      view v = g.try_read();
+      REQUIRE(v);
+      CHECK(stamped_seq(v.data()) == seq);
+    }
+    publish_stamped(p, 11, 2 * slots);  // laps g, which is at 6
+  }
+  reboot_guard reboot("pubsub-overwrite-reboot");
+  subscriber g("ow", o, member_of("g"));
+  view first = g.try_read();
+  REQUIRE(first);
+  const std::uint64_t newest = 10 + 2 * slots;
+  CHECK(stamped_seq(first.data()) == newest - slots + 1);  // the oldest still there
+  CHECK(first.missed() == newest - slots + 1 - 6);
+  CHECK(first.redelivered());
+  first.release();
+  std::string why;
+  const auto rest = take_all(g, why);
+  CHECK(why.empty());
+  CHECK(rest.size() == slots - 1);
+  CHECK(rest.back() == newest);
+}
+
 TEST_CASE("pubsub_file_durable_gate_is_moved_by_the_publisher") {
   // A group-commit member releasing less than a group of messages leaves its floor
   // unflushed: the publisher, full by the durable gate alone, writes the checkpoint.
