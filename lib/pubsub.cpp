@@ -37,6 +37,9 @@ struct attached {
   // flushing level under block).
   pubsub_file_limits limits{};
   bool durable_gate = false;
+  // A subscriber's file mapping of the slots is read-only (it never writes them, but to
+  // skip a dead publisher's slot): writeback then costs its CPU no TLB shoot-down.
+  bool slots_read_only = false;
   // A file channel's attach lock, held until the endpoint has claimed its slot: the first
   // one to attach recovers the file, and nobody else may look before it is done.
   std::unique_ptr<lock_guard> attaching;
@@ -152,7 +155,7 @@ attached attach(std::string_view name, const pubsub_options& o) {
                                : slot_geometry{seg.at(h.data_offset), slots, slot_bytes, max};
   const bool block = policy == static_cast<std::uint32_t>(overflow_policy::block);
   return attached{std::move(seg), c,      g,        t, {pids, pubs}, {records, pubs}, block, limits,
-                  file_pages && block, std::move(attaching)};
+                  file_pages && block, false, std::move(attaching)};
 }
 
 constexpr std::uint64_t publisher_lock(std::size_t i) noexcept { return 1 + i; }
@@ -323,7 +326,15 @@ void skip_dead_claims(const attached& a, pubsub_ring& ring) noexcept {
         const std::uint64_t claimed = a.control->claim_pos.load(std::memory_order_acquire);
         return [&ring, claimed](std::uint64_t t) { return ring.unfinished(t, claimed); };
       },
-      [&ring](std::uint64_t t) { ring.publish(t, 0, true); });
+      [&](std::uint64_t t) {
+        if (!a.slots_read_only) return ring.publish(t, 0, true);
+        // The slot's header is in its first page (slots are 64-aligned, pages 4096).
+        auto* page = reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(&a.geometry.slot(t)) &
+                                                  ~std::uintptr_t{file_page - 1});
+        map_writable(page, file_page);
+        ring.publish(t, 0, true);
+        map_read_only(page, file_page);
+      });
 }
 
 // An active group without a member: its creator died joining. Without the lock, so a
@@ -398,6 +409,8 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
         member(channel.tables.members[join(channel, name, how)]),
         ring(*channel.control, channel.geometry, channel.tables, channel.block) {
     if (!channel.seg.file_backed()) return;
+    map_read_only(channel.geometry.data, channel.geometry.slot_count * channel.geometry.slot_size);
+    channel.slots_read_only = true;
     redeliver_until = channel.control->redeliver_until.load(std::memory_order_relaxed);
     channel.attaching.reset();  // joined: the next endpoint may attach
     try {

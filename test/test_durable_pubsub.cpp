@@ -406,6 +406,30 @@ TEST_CASE("pubsub_file_per_commit_publisher_killed_at_random_loses_no_committed_
   }
 }
 
+TEST_CASE("pubsub_file_subscriber_skips_a_dead_publishers_slot_through_its_read_only_mapping") {
+  scratch_dir dir;
+  pubsub_options o = pubsub_file(dir.file("dead.shmq"), durability::per_commit);
+  o.liveness_interval = std::chrono::milliseconds(1);
+  subscriber s("dead", o, member_of("g"));
+  child_process holder([&](child_process& self) {
+    publisher p("dead", o);
+    loan l = p.try_loan(64);  // sequence 0, never committed
+    if (!l) return 1;
+    self.notify('l');
+    for (;;) ::pause();
+  });
+  REQUIRE(holder.wait_notice() == 'l');
+  publisher p("dead", o);
+  publish_stamped(p, 1, 3);  // sequences 1-3, behind the holder's 0
+  CHECK(s.try_read().status() == status::empty);
+  holder.kill_and_wait();  // nobody but the subscriber is left to skip 0
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    view v = s.read_for(std::chrono::seconds(10));  // the subscriber skips 0 while it waits
+    REQUIRE(v);
+    CHECK(stamped_seq(v.data()) == seq);
+  }
+}
+
 TEST_CASE("pubsub_bad_files_are_refused_with_a_clear_error") {
   scratch_dir dir;
   const pubsub_options o = pubsub_file(dir.file("good.shmq"), durability::group_commit);
