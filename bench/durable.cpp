@@ -258,16 +258,18 @@ void register_durable_suite() {
                                            durable_mpmc_throughput<shmq::durability::none, false>, pace::cache),
                          throughput_family("durable_mpmc_throughput_none",
                                            durable_mpmc_throughput<shmq::durability::none, true>, pace::cache),
+                         // Kernel-paced: a message per page of slots, written back by the disk.
                          throughput_family("durable_mpmc_throughput_group",
                                            durable_mpmc_throughput<shmq::durability::group_commit, true>,
-                                           pace::cache),
+                                           pace::kernel),
                          throughput_family("durable_pubsub_throughput_shm",
                                            durable_pubsub_throughput<shmq::durability::none, false>, pace::cache),
                          throughput_family("durable_pubsub_throughput_none",
                                            durable_pubsub_throughput<shmq::durability::none, true>, pace::cache),
+                         // Kernel-paced: a message per page of slots, written back by the disk.
                          throughput_family("durable_pubsub_throughput_group",
                                            durable_pubsub_throughput<shmq::durability::group_commit, true>,
-                                           pace::cache)});
+                                           pace::kernel)});
 }
 
 }  // namespace shmq_bench

@@ -138,9 +138,8 @@ crash_run_result crash_run(durability level, std::uint64_t seed, std::uint64_t c
       REQUIRE(cons.sync() == status::ok);
       if (level != durability::none) p.released_durably = p.released;
     } else {
-      const std::vector<std::byte> live = read_file(path);
-      for (std::uint64_t i = 0; i < images_per_point; ++i) {
-        const std::string why = check_image(image_dir, disk.crash(live, rng), p, level, r.images);
+      for (const std::vector<std::byte>& image : disk.crash_now(images_per_point, rng)) {
+        const std::string why = check_image(image_dir, image, p, level, r.images);
         ++r.images;
         if (!why.empty() && r.failures++ == 0) r.first_failure = why;
       }

@@ -66,16 +66,6 @@ class durable_image {
     return images;
   }
 
-  // One possible disk after a power loss now, given the page cache `live`.
-  std::vector<std::byte> crash(std::span<const std::byte> live, std::mt19937_64& rng) const {
-    std::vector<std::byte> durable;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      durable = durable_;
-    }
-    return crash_locked(durable, live, rng);
-  }
-
  private:
   static std::vector<std::byte> crash_locked(const std::vector<std::byte>& durable, std::span<const std::byte> live,
                                              std::mt19937_64& rng) {
@@ -151,7 +141,7 @@ void check_every_promise(const char* kind, Run&& run) {
       CHECK(r.images == points * per_point);
       CHECK(r.flushes > 0);
       CHECK(r.promised > 0);
-      MESSAGE(kind << " level " << static_cast<int>(level) << " seed " << seed << ": " << r.images << " images, "
+      MESSAGE(std::string(kind) << " level " << static_cast<int>(level) << " seed " << seed << ": " << r.images << " images, "
                    << r.flushes << " flushes, " << r.promised << " messages promised");
     }
   }
