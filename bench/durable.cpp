@@ -1,4 +1,5 @@
-// Durable file-backed SPSC channels (docs/durability.md), with their floor in the same run.
+// Durable file-backed SPSC channels and MPMC queues (docs/durability.md), with their
+// floor in the same run.
 //   floor_fdatasync_append_latency: write() of the message appended to a plain file, then
 //       fdatasync(): what one message made durable costs with no queue at all.
 //   durable_spsc_commit_latency: a per-commit channel's commit(), which returns once the
@@ -6,11 +7,15 @@
 //   durable_spsc_throughput_{shm,none,group}: the two-process stream of
 //       shmq_spsc_throughput through /dev/shm, a file at level none, and a file with group
 //       commit, all by this one harness.
+//   durable_mpmc_commit_latency, durable_mpmc_throughput_{shm,none,group}: the same for
+//       an MPMC queue, one producer and one consumer (slots of whole pages at levels
+//       that flush; about 16 MiB of them).
 // Files go in $SHMQ_BENCH_DIR (default /var/tmp, which must be a real filesystem, not
 // tmpfs: check with `stat -f -c %T /var/tmp`).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +23,7 @@
 #include <system_error>
 #include <vector>
 
+#include "shmq/mpmc.hpp"
 #include "shmq/spsc.hpp"
 #include "shmq_exchange.hpp"
 #include "suites.hpp"
@@ -91,12 +97,33 @@ void floor_fdatasync_append(benchmark::State& state) {
   if (!state.error_occurred()) report_one_way(state, samples);
 }
 
-void durable_spsc_commit_latency(benchmark::State& state) {
+// The MPMC queue's: slots of `bytes`, as many as make about 16 MiB in whole pages.
+shmq::mpmc_options durable_mpmc_options(const std::string& path, shmq::durability level, std::size_t bytes) {
+  shmq::mpmc_options o;
+  o.max_message_size = bytes;
+  const std::size_t page_slot = (bytes + 32 + 4095) / 4096 * 4096;  // header, seal, payload
+  o.slots = std::bit_floor(std::max<std::size_t>(16, (16u << 20) / page_slot));
+  o.file.path = path;
+  o.file.durability = level;
+  o.file.group_messages = static_cast<std::uint32_t>(env_or("SHMQ_BENCH_GROUP_MESSAGES", 1 << 20));
+  o.file.group_interval = std::chrono::microseconds(env_or("SHMQ_BENCH_GROUP_US", 10000));
+  return o;
+}
+
+shmq::channel_options per_commit_options(const std::string& path, shmq::channel_options*, std::size_t) {
+  return durable_options(path, shmq::durability::per_commit);
+}
+shmq::mpmc_options per_commit_options(const std::string& path, shmq::mpmc_options*, std::size_t bytes) {
+  return durable_mpmc_options(path, shmq::durability::per_commit, bytes);
+}
+
+template <class Producer, class Consumer, class Options>
+void durable_commit_latency(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   bench_dir dir;
-  const auto o = durable_options(dir.file("per-commit.shmq"), shmq::durability::per_commit);
-  shmq::spsc_producer out("bench-per-commit", o);
-  shmq::spsc_consumer in("bench-per-commit", o);
+  const Options o = per_commit_options(dir.file("per-commit.shmq"), static_cast<Options*>(nullptr), bytes);
+  Producer out("bench-per-commit", o);
+  Consumer in("bench-per-commit", o);
   const payload message(bytes);
   std::vector<std::int64_t> samples;
   std::uint64_t seq = 0;
@@ -130,13 +157,26 @@ void durable_spsc_throughput(benchmark::State& state) {
   time_one_way_stream<shmq::spsc_producer, shmq::spsc_consumer>(state, o);
 }
 
+template <shmq::durability Level, bool File>
+void durable_mpmc_throughput(benchmark::State& state) {
+  bench_dir dir;
+  auto o = durable_mpmc_options(dir.file("stream.shmq"), Level, static_cast<std::size_t>(state.range(0)));
+  if (!File) o.file = {};
+  time_one_way_stream<shmq::mpmc_producer, shmq::mpmc_consumer>(state, o);
+}
+
 }  // namespace
 
 void register_durable_suite() {
   // Kernel-paced: each durable message costs a device flush (milliseconds on a VM disk).
   for (std::int64_t bytes : {64, 1024, 4096}) {
     register_guarded("floor_fdatasync_append_latency", floor_fdatasync_append, 400)->Arg(bytes);
-    register_guarded("durable_spsc_commit_latency", durable_spsc_commit_latency, 400)->Arg(bytes);
+    register_guarded("durable_spsc_commit_latency",
+                     durable_commit_latency<shmq::spsc_producer, shmq::spsc_consumer, shmq::channel_options>, 400)
+        ->Arg(bytes);
+    register_guarded("durable_mpmc_commit_latency",
+                     durable_commit_latency<shmq::mpmc_producer, shmq::mpmc_consumer, shmq::mpmc_options>, 400)
+        ->Arg(bytes);
   }
   register_side_by_side({throughput_family("durable_spsc_throughput_shm",
                                            durable_spsc_throughput<shmq::durability::none, false>, pace::cache),
@@ -144,6 +184,13 @@ void register_durable_suite() {
                                            durable_spsc_throughput<shmq::durability::none, true>, pace::cache),
                          throughput_family("durable_spsc_throughput_group",
                                            durable_spsc_throughput<shmq::durability::group_commit, true>,
+                                           pace::cache),
+                         throughput_family("durable_mpmc_throughput_shm",
+                                           durable_mpmc_throughput<shmq::durability::none, false>, pace::cache),
+                         throughput_family("durable_mpmc_throughput_none",
+                                           durable_mpmc_throughput<shmq::durability::none, true>, pace::cache),
+                         throughput_family("durable_mpmc_throughput_group",
+                                           durable_mpmc_throughput<shmq::durability::group_commit, true>,
                                            pace::cache)});
 }
 

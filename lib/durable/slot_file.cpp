@@ -9,6 +9,7 @@
 #include "durable/crc32c.hpp"
 #include "durable/flush.hpp"
 #include "durable/flush_thread.hpp"
+#include "durable/mapped_file.hpp"
 
 namespace shmq::detail {
 
@@ -61,6 +62,21 @@ int flush_slots(const segment& seg, const slot_geometry& g, std::uint64_t from, 
   return 0;
 }
 
+namespace {
+
+// The pages of the slots of tickets [from, to), made writable again after their flush
+// (writeback write-protects them): the endpoint's next write to each takes no fault on
+// its own thread. Whole-page slots only.
+void prefault_slots(const slot_geometry& g, std::uint64_t from, std::uint64_t to) noexcept {
+  const std::uint64_t count = std::min(to - from, g.slot_count);
+  const std::uint64_t first = from & (g.slot_count - 1);
+  const std::uint64_t before_wrap = std::min(count, g.slot_count - first);
+  prefault_writable(g.data + first * g.slot_size, before_wrap * g.slot_size);
+  if (count > before_wrap) prefault_writable(g.data, (count - before_wrap) * g.slot_size);
+}
+
+}  // namespace
+
 // ---- slot_durability ----
 
 struct slot_durability::state_t {
@@ -93,8 +109,10 @@ struct slot_durability::state_t {
       from = std::exchange(asked_lo, no_ticket);
       to = std::exchange(asked_hi, 0);
     }
-    const int e = from == no_ticket ? 0 : flush_slots(*seg, geometry, from, to + 1);
+    if (from == no_ticket) return 0;
+    const int e = flush_slots(*seg, geometry, from, to + 1);
     if (e != 0) channel_poison->store(static_cast<std::uint32_t>(e), std::memory_order_relaxed);
+    else if (geometry.slot_size % file_page == 0) prefault_slots(geometry, from, to + 1);
     return e;
   }
   // Hands the tickets touched so far to the flush thread; the generation to wait for.
