@@ -83,6 +83,15 @@ std::uint64_t load_magic(const segment_header& h) noexcept {
       .load(std::memory_order_relaxed);
 }
 
+const char* kind_label(std::uint32_t kind) noexcept {
+  switch (static_cast<channel_kind>(kind)) {
+    case channel_kind::spsc: return "an SPSC channel";
+    case channel_kind::mpmc: return "an MPMC queue";
+    case channel_kind::pubsub: return "a pub/sub channel";
+    default: return "an unknown kind of channel";
+  }
+}
+
 // Everything an opener checks once the header says ready. Offsets are checked with
 // subtractions so that no sum of hostile values can overflow.
 void validate_header(const segment_header& h, std::uint64_t size, channel_kind kind,
@@ -99,7 +108,8 @@ void validate_header(const segment_header& h, std::uint64_t size, channel_kind k
       h.kind > static_cast<std::uint32_t>(channel_kind::pubsub))
     fail(errc::corrupt, name, "unknown channel kind " + std::to_string(h.kind));
   if (kind != channel_kind::any && h.kind != static_cast<std::uint32_t>(kind))
-    fail(errc::kind_mismatch, name, "holds another kind of channel (" + std::to_string(h.kind) + ")");
+    fail(errc::kind_mismatch, name,
+         std::string("holds ") + kind_label(h.kind) + ", not " + kind_label(static_cast<std::uint32_t>(kind)));
   if (h.total_size > size)
     fail(errc::truncated, name,
          "truncated: " + std::to_string(size) + " bytes, header says " +

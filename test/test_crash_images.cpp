@@ -90,13 +90,9 @@ std::string check_image(const scratch_dir& dir, const std::vector<std::byte>& im
   return why.str();
 }
 
-struct run_result {
-  std::uint64_t images = 0, failures = 0, flushes = 0, promised = 0;
-  std::string first_failure;
-};
 
 // A random workload with crash points. `count_all_as_promised`: the negative control.
-run_result crash_run(durability level, std::uint64_t seed, std::uint64_t crash_points, std::uint64_t images_per_point,
+crash_run_result crash_run(durability level, std::uint64_t seed, std::uint64_t crash_points, std::uint64_t images_per_point,
                      bool count_all_as_promised = false) {
   scratch_dir live_dir("/var/tmp");
   scratch_dir image_dir("/dev/shm");  // images are only recovered: no disk needed there
@@ -112,7 +108,7 @@ run_result crash_run(durability level, std::uint64_t seed, std::uint64_t crash_p
 
   std::mt19937_64 rng(seed);
   promises p;
-  run_result r;
+  crash_run_result r;
   std::uint64_t next = 1;
   while (r.images < crash_points * images_per_point) {
     const unsigned op = rng() % 100;
@@ -160,27 +156,14 @@ run_result crash_run(durability level, std::uint64_t seed, std::uint64_t crash_p
 TEST_SUITE_BEGIN("durable");
 
 TEST_CASE("crash_images_keep_every_promise") {
-  const std::uint64_t points = env_count("SHMQ_CRASH_POINTS", 40);
-  const std::uint64_t per_point = env_count("SHMQ_CRASH_IMAGES", 12);
-  for (durability level : {durability::per_commit, durability::group_commit}) {
-    for (std::uint64_t seed : {1u, 2u}) {
-      CAPTURE(static_cast<int>(level));
-      CAPTURE(seed);
-      const run_result r = crash_run(level, seed, points, per_point);
-      INFO("first failure: " << r.first_failure);
-      CHECK(r.failures == 0);
-      CHECK(r.images == points * per_point);
-      CHECK(r.flushes > 0);
-      CHECK(r.promised > 0);
-      MESSAGE("level " << static_cast<int>(level) << " seed " << seed << ": " << r.images << " images, "
-                       << r.flushes << " flushes, promised up to seq " << r.promised);
-    }
-  }
+  check_every_promise("spsc", [](durability level, std::uint64_t seed, std::uint64_t points, std::uint64_t images) {
+    return crash_run(level, seed, points, images);
+  });
 }
 
 TEST_CASE("crash_image_checker_catches_a_lost_promise") {
   // Negative control: level none never flushes, but every commit is counted as promised.
-  const run_result r = crash_run(durability::none, 3, 20, 6, true);
+  const crash_run_result r = crash_run(durability::none, 3, 20, 6, true);
   MESSAGE("negative control: " << r.failures << " of " << r.images << " images caught; e.g. " << r.first_failure);
   CHECK(r.failures > 0);
   CHECK(contains(r.first_failure, "lost promised messages"));

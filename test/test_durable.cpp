@@ -15,13 +15,6 @@
 namespace shmq::test {
 namespace {
 
-// Sets the boot id the library sees for the scope: a "reboot" for the next attach.
-class reboot_guard {
- public:
-  explicit reboot_guard(const std::string& id) { detail::set_boot_id_for_test(id); }
-  ~reboot_guard() { detail::set_boot_id_for_test(""); }
-};
-
 channel_options opened(channel_options o) {
   o.open = open_mode::open;
   return o;
@@ -252,16 +245,10 @@ TEST_CASE("a_per_commit_producer_killed_at_random_loses_no_committed_message") {
     scratch_dir dir;
     const channel_options o = file_channel(dir.file("kill.shmq"), durability::per_commit, 1u << 18, 512);
     const std::uint64_t kill_after = 5 + rng() % 60;
-    child_process producer([&](child_process& self) {
-      spsc_producer p("kill", o);
-      for (std::uint64_t seq = 1;; ++seq) {
-        if (p.push_for(make_message(seq, 16 + seq % 400), std::chrono::seconds(20)) != status::ok) return 1;
-        self.notify('c');  // seq is durable
-      }
-    });
-    std::uint64_t promised = 0;
-    while (promised < kill_after && producer.wait_notice() == 'c') ++promised;
-    REQUIRE(promised == kill_after);
+    child_process producer(
+        [&](child_process& self) { return push_until_killed<spsc_producer>(self, "kill", o, 416); });
+    wait_promised(producer, kill_after);
+    const std::uint64_t promised = kill_after;
     producer.kill_and_wait();
     // The same file as a power loss right now would leave it, if the page cache reached
     // the disk: recovered as after a reboot, from a copy.
@@ -360,12 +347,7 @@ TEST_CASE("mutated_file_images_never_deliver_a_record_that_does_not_check_out") 
   std::uint64_t opened_ok = 0, delivered = 0;
   for (std::uint64_t run = 0; run < runs; ++run) {
     auto image = seed;
-    const unsigned edits = 1 + rng() % 8;
-    for (unsigned e = 0; e < edits; ++e) {
-      const std::size_t at = rng() % image.size();
-      const std::size_t n = 1 + rng() % 16;
-      for (std::size_t i = 0; i < n && at + i < image.size(); ++i) image[at + i] = static_cast<std::byte>(rng());
-    }
+    mutate_runs(image, rng);
     const std::string path = dir.file("m" + std::to_string(run) + ".shmq");
     write_file(path, image);
     reboot_guard reboot("fuzz-boot-" + std::to_string(run));

@@ -36,12 +36,6 @@ mpmc_options mpmc_file(const std::string& path, durability level, open_mode open
   return o;
 }
 
-class reboot_guard {
- public:
-  explicit reboot_guard(const std::string& id) { detail::set_boot_id_for_test(id); }
-  ~reboot_guard() { detail::set_boot_id_for_test(""); }
-};
-
 // Every message there is, in delivery order; each must check out. `flagged`: all were
 // flagged redelivered.
 std::vector<std::uint64_t> drain(mpmc_consumer& c, std::string& why, bool* flagged = nullptr) {
@@ -114,15 +108,11 @@ std::string check_image(const scratch_dir& dir, const std::vector<std::byte>& im
   return why;
 }
 
-struct run_result {
-  std::uint64_t images = 0, failures = 0, flushes = 0, promised = 0;
-  std::string first_failure;
-};
 
 // Two producers and two consumers on one thread, at random; each consumer may hold a
 // view while the other goes on, so releases complete out of order. `count_all_as_promised`:
 // the negative control.
-run_result crash_run(durability level, std::uint64_t seed, std::uint64_t crash_points, std::uint64_t images_per_point,
+crash_run_result crash_run(durability level, std::uint64_t seed, std::uint64_t crash_points, std::uint64_t images_per_point,
                      bool count_all_as_promised = false) {
   scratch_dir live_dir("/var/tmp");
   scratch_dir image_dir("/dev/shm");
@@ -145,7 +135,7 @@ run_result crash_run(durability level, std::uint64_t seed, std::uint64_t crash_p
   std::vector<std::uint64_t> unsynced_release[2];  // each consumer's releases since its last sync()
   std::optional<view> held[2];
   std::uint64_t held_seq[2] = {0, 0};
-  run_result r;
+  crash_run_result r;
   std::uint64_t next = 1;
   while (r.images < crash_points * images_per_point) {
     const unsigned op = rng() % 100;
@@ -211,25 +201,13 @@ std::uint64_t push_stamped(mpmc_producer& p, std::uint64_t from, std::uint64_t c
 TEST_SUITE_BEGIN("durable");
 
 TEST_CASE("mpmc_crash_images_keep_every_promise") {
-  const std::uint64_t points = env_count("SHMQ_CRASH_POINTS", 40);
-  const std::uint64_t per_point = env_count("SHMQ_CRASH_IMAGES", 12);
-  for (durability level : {durability::per_commit, durability::group_commit}) {
-    for (std::uint64_t seed : {1u, 2u}) {
-      CAPTURE(static_cast<int>(level));
-      CAPTURE(seed);
-      const run_result r = crash_run(level, seed, points, per_point);
-      INFO("first failure: " << r.first_failure);
-      CHECK(r.failures == 0);
-      CHECK(r.flushes > 0);
-      CHECK(r.promised > 0);
-      MESSAGE("mpmc level " << static_cast<int>(level) << " seed " << seed << ": " << r.images << " images, "
-                            << r.flushes << " flushes, " << r.promised << " messages promised");
-    }
-  }
+  check_every_promise("mpmc", [](durability level, std::uint64_t seed, std::uint64_t points, std::uint64_t images) {
+    return crash_run(level, seed, points, images);
+  });
 }
 
 TEST_CASE("mpmc_crash_image_checker_catches_a_lost_promise") {
-  const run_result r = crash_run(durability::none, 3, 20, 6, true);
+  const crash_run_result r = crash_run(durability::none, 3, 20, 6, true);
   MESSAGE("mpmc negative control: " << r.failures << " of " << r.images << " images caught; e.g. "
                                     << r.first_failure);
   CHECK(r.failures > 0);
@@ -334,16 +312,10 @@ TEST_CASE("mpmc_file_per_commit_producer_killed_at_random_loses_no_committed_mes
       self.notify('h');
       for (;;) ::pause();
     });
-    child_process producer([&](child_process& self) {
-      mpmc_producer p("kill", o);
-      for (std::uint64_t seq = 1;; ++seq) {
-        if (p.push_for(make_message(seq, 16 + seq % 600), std::chrono::seconds(20)) != status::ok) return 1;
-        self.notify('c');  // seq is durable
-      }
-    });
-    std::uint64_t promised = 0;
-    while (promised < kill_after && producer.wait_notice() == 'c') ++promised;
-    REQUIRE(promised == kill_after);
+    child_process producer(
+        [&](child_process& self) { return push_until_killed<mpmc_producer>(self, "kill", o, max_message); });
+    wait_promised(producer, kill_after);
+    const std::uint64_t promised = kill_after;
     REQUIRE(consumer.wait_notice() == 'h');
     producer.kill_and_wait();
     consumer.kill_and_wait();
@@ -448,12 +420,7 @@ TEST_CASE("mpmc_mutated_file_images_never_deliver_a_message_that_does_not_check_
   std::uint64_t opened_ok = 0, delivered = 0;
   for (std::uint64_t run = 0; run < runs; ++run) {
     auto image = seed;
-    const unsigned edits = 1 + rng() % 8;
-    for (unsigned e = 0; e < edits; ++e) {
-      const std::size_t at = rng() % image.size();
-      const std::size_t n = 1 + rng() % 16;
-      for (std::size_t i = 0; i < n && at + i < image.size(); ++i) image[at + i] = static_cast<std::byte>(rng());
-    }
+    mutate_runs(image, rng);
     mpmc_options at = o;
     at.open = open_mode::open;
     at.file.path = dir.file(std::to_string(run) + "-mutated.shmq");

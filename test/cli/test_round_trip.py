@@ -70,6 +70,32 @@ class round_trip(channel_test):
         data = random.Random(16).randbytes(1_000_003)  # the last chunk is shorter
         self.check_round_trip(["--chunk", "4096"], ["--raw"], data)
 
+    def test_file_channels_keep_messages_after_the_publisher_exits(self):
+        """pub into a file-backed channel (--file), exit, then sub reads every line back:
+        spsc and queue, at each durability level."""
+        data = b"\n".join(str(i).encode() * (i % 7 + 1) for i in range(60)) + b"\n"
+        for kind in ("spsc", "queue"):
+            for level in ("none", "group-commit", "per-commit"):
+                with self.subTest(kind=kind, level=level):
+                    d = tempfile.TemporaryDirectory(prefix="shmq-cli-file-", dir="/var/tmp")
+                    self.addCleanup(d.cleanup)
+                    # A per-commit SPSC message takes a page of the ring: 1 MiB holds 60.
+                    shape = [*KINDS[kind], "--file", os.path.join(d.name, "c.shmq")]
+                    if kind == "spsc":
+                        shape[shape.index("--capacity") + 1] = "1048576"
+                    pub = subprocess.run([SHMQ, "pub", "c", *shape, "--durability", level], input=data,
+                                         capture_output=True, timeout=HANG_GUARD_S)
+                    self.assertEqual(pub.returncode, 0, pub.stderr)
+                    sub = subprocess.run([SHMQ, "sub", "c", *shape], capture_output=True, timeout=HANG_GUARD_S)
+                    self.assertEqual(sub.returncode, 0, sub.stderr)
+                    self.assertEqual(sub.stdout, data)
+                    # Opened as another kind: a clear error, not a crash.
+                    other = "queue" if kind == "spsc" else "spsc"
+                    bad = subprocess.run([SHMQ, "sub", "c", "--kind", other, "--file", shape[-1]],
+                                         capture_output=True, timeout=HANG_GUARD_S)
+                    self.assertNotEqual(bad.returncode, 0)
+                    self.assertIn(b"not an", bad.stderr)
+
     def test_large_random_file_is_byte_identical(self):
         """BIG_MIB MiB of random bytes, SPSC, 64 KiB chunks, then length-prefixed."""
         source, sink = self.files()

@@ -21,7 +21,11 @@
 #include <span>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "durable/flush.hpp"
+#include "shmq/durability.hpp"
+#include "test_support.hpp"
 
 namespace shmq::test {
 
@@ -94,5 +98,35 @@ class durable_image {
   const std::string path_;
   std::atomic<std::uint64_t> flushes_{0};
 };
+
+// What a crash-image run found: images recovered, how many broke a promise (and the
+// first one's account), flushes observed, messages promised.
+struct crash_run_result {
+  std::uint64_t images = 0, failures = 0, flushes = 0, promised = 0;
+  std::string first_failure;
+};
+
+// Runs `run(level, seed, points, images_per_point)` at per_commit and group_commit, two
+// seeds each ($SHMQ_CRASH_POINTS points of $SHMQ_CRASH_IMAGES images), and checks that
+// no image broke a promise.
+template <class Run>
+void check_every_promise(const char* kind, Run&& run) {
+  const std::uint64_t points = env_count("SHMQ_CRASH_POINTS", 40);
+  const std::uint64_t per_point = env_count("SHMQ_CRASH_IMAGES", 12);
+  for (durability level : {durability::per_commit, durability::group_commit}) {
+    for (std::uint64_t seed : {1u, 2u}) {
+      CAPTURE(static_cast<int>(level));
+      CAPTURE(seed);
+      const crash_run_result r = run(level, seed, points, per_point);
+      INFO("first failure: " << r.first_failure);
+      CHECK(r.failures == 0);
+      CHECK(r.images == points * per_point);
+      CHECK(r.flushes > 0);
+      CHECK(r.promised > 0);
+      MESSAGE(kind << " level " << static_cast<int>(level) << " seed " << seed << ": " << r.images << " images, "
+                   << r.flushes << " flushes, " << r.promised << " messages promised");
+    }
+  }
+}
 
 }  // namespace shmq::test

@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
 
+#include "durable/flush.hpp"
 #include "shmq/spsc.hpp"
 #include "test_support.hpp"
 
@@ -65,6 +67,44 @@ inline channel_options file_channel(const std::string& path, durability level, s
   o.file.group_messages = 8;
   o.file.group_interval = std::chrono::microseconds(500);
   return o;
+}
+
+// Sets the boot id the library sees for the scope: a "reboot" for the next attach.
+class reboot_guard {
+ public:
+  explicit reboot_guard(const std::string& id) { detail::set_boot_id_for_test(id); }
+  ~reboot_guard() { detail::set_boot_id_for_test(""); }
+  reboot_guard(const reboot_guard&) = delete;
+  reboot_guard& operator=(const reboot_guard&) = delete;
+};
+
+// Changes 1-8 random runs of 1-16 bytes of `image` to random bytes.
+inline void mutate_runs(std::vector<std::byte>& image, std::mt19937_64& rng) {
+  const unsigned edits = 1 + rng() % 8;
+  for (unsigned e = 0; e < edits; ++e) {
+    const std::size_t at = rng() % image.size();
+    const std::size_t n = 1 + rng() % 16;
+    for (std::size_t i = 0; i < n && at + i < image.size(); ++i) image[at + i] = static_cast<std::byte>(rng());
+  }
+}
+
+// A per-commit producer process's body: pushes stamped messages 1, 2, ... (of up to
+// `max_bytes`) and notifies 'c' after each push returned, i.e. once it is durable, until
+// it is killed.
+template <class Producer, class Options>
+int push_until_killed(child_process& self, const char* name, const Options& o, std::uint64_t max_bytes) {
+  Producer p(name, o);
+  for (std::uint64_t seq = 1;; ++seq) {
+    if (p.push_for(make_message(seq, 16 + seq % (max_bytes - 16)), std::chrono::seconds(20)) != status::ok) return 1;
+    self.notify('c');
+  }
+}
+
+// The parent's side: waits until `count` messages are durable.
+inline void wait_promised(child_process& producer, std::uint64_t count) {
+  std::uint64_t promised = 0;
+  while (promised < count && producer.wait_notice() == 'c') ++promised;
+  REQUIRE(promised == count);
 }
 
 // The sequence number of a stamped message that checks out, or ~0.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "shmq/channel_stats.hpp"
@@ -35,7 +36,27 @@ Options options_for(const channel_shape& shape, bool exists) {
   return o;
 }
 
-bool exists(const std::string& name) { return shmq::segment_exists(name); }
+// A file channel: the file and, for one this creates, the level (an existing file keeps
+// its own, whatever the options say).
+template <class Options>
+Options with_file(Options o, const channel_shape& shape) {
+  if (shape.file.empty()) return o;
+  o.file.path = shape.file;
+  o.file.durability = shape.durability == "per-commit"     ? shmq::durability::per_commit
+                      : shape.durability == "group-commit" ? shmq::durability::group_commit
+                                                           : shmq::durability::none;
+  return o;
+}
+
+bool exists(const std::string& name, const channel_shape& shape) {
+  if (!shape.file.empty()) return std::filesystem::exists(shape.file);
+  return shmq::segment_exists(name);
+}
+
+template <class Options>
+Options options_of(const channel_shape& shape, const std::string& name) {
+  return with_file(options_for<Options>(shape, exists(name, shape)), shape);
+}
 
 }  // namespace
 
@@ -51,10 +72,18 @@ CLI::Option* add_channel_options(CLI::App& command, std::string& name, channel_s
   command.add_option("--policy", shape.policy, "pubsub: what a full ring does to publishers")
       ->check(CLI::IsMember({"block", "overwrite"}))
       ->default_str("block");
+  command.add_option("--file", shape.file,
+                     "keep the channel in this file on a real filesystem instead of /dev/shm (spsc, queue); "
+                     "NAME then only labels it");
+  command.add_option("--durability", shape.durability,
+                     "a new file channel's level: none (page cache), group-commit, per-commit (docs/durability.md)")
+      ->check(CLI::IsMember({"none", "group-commit", "per-commit"}))
+      ->default_str("none");
   return kind;
 }
 
 std::string channel_kind_of(const std::string& name, const channel_shape& shape, bool kind_given) {
+  if (!shape.file.empty()) return shape.kind;  // opening it checks the file's kind
   // A creator may still be setting the segment up: wait as long as an endpoint would
   // (endpoint_options::open_timeout), polling, since the tool has nothing to wait on.
   const auto deadline = std::chrono::steady_clock::now() + shmq::endpoint_options{}.open_timeout;
@@ -78,22 +107,20 @@ std::string channel_kind_of(const std::string& name, const channel_shape& shape,
 
 any_producer open_producer(const std::string& name, const channel_shape& shape, bool kind_given) {
   const std::string kind = channel_kind_of(name, shape, kind_given);
-  const bool there = exists(name);
-  if (kind == "queue") return shmq::mpmc_producer(name, options_for<shmq::mpmc_options>(shape, there));
-  if (kind == "pubsub") return shmq::publisher(name, options_for<shmq::pubsub_options>(shape, there));
-  return shmq::spsc_producer(name, options_for<shmq::channel_options>(shape, there));
+  if (kind == "queue") return shmq::mpmc_producer(name, options_of<shmq::mpmc_options>(shape, name));
+  if (kind == "pubsub") return shmq::publisher(name, options_of<shmq::pubsub_options>(shape, name));
+  return shmq::spsc_producer(name, options_of<shmq::channel_options>(shape, name));
 }
 
 any_consumer open_consumer(const std::string& name, const channel_shape& shape, bool kind_given,
                            const shmq::subscription& how) {
   const std::string kind = channel_kind_of(name, shape, kind_given);
-  const bool there = exists(name);
   if (kind != "pubsub" && (!how.group.empty() || how.start != shmq::start_from::newest || how.history != 0))
     throw shmq::error(shmq::errc::invalid_argument,
                       "--group, --from and --history are for pubsub channels; '" + name + "' is " + kind);
-  if (kind == "queue") return shmq::mpmc_consumer(name, options_for<shmq::mpmc_options>(shape, there));
-  if (kind == "pubsub") return shmq::subscriber(name, options_for<shmq::pubsub_options>(shape, there), how);
-  return shmq::spsc_consumer(name, options_for<shmq::channel_options>(shape, there));
+  if (kind == "queue") return shmq::mpmc_consumer(name, options_of<shmq::mpmc_options>(shape, name));
+  if (kind == "pubsub") return shmq::subscriber(name, options_of<shmq::pubsub_options>(shape, name), how);
+  return shmq::spsc_consumer(name, options_of<shmq::channel_options>(shape, name));
 }
 
 std::size_t max_message_size(const any_producer& p) {
