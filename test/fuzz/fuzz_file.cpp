@@ -17,6 +17,8 @@
 //            bit 5    resize the file by the signed 16-bit delta in bytes 1-2
 //   then     patches (fuzz_support.hpp, apply_patches)
 // Another kind (pub/sub in a file) is one more entry in `kinds`: a builder and a reader.
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -74,7 +76,7 @@ std::vector<std::byte> stamped_message(std::size_t size) {
 // ---- valid images, built once per process through the public API ----
 
 // 16 KiB ring, 256-byte messages, group commit. Used: wrapped more than once, messages
-// released and unreleased, one read but not released when the endpoints closed.
+// released (durably, and the last one not synced) and unreleased.
 shmq::channel_options spsc_options(const std::string& path) {
   shmq::channel_options o;
   o.capacity = 16384;
@@ -98,11 +100,11 @@ void build_spsc(const std::string& path, bool used) {
     for (int k = 0; k < 30; ++k) (void)c.try_read();
     if (c.sync() != shmq::status::ok) fail("building the SPSC image: consumer sync");
   }
-  shmq::view held = c.try_read();  // read, not released, when the "power goes"
+  (void)c.try_read();  // released when the endpoint closes, not synced
 }
 
 // 8 whole-page slots of up to 200 bytes, group commit. Used: tickets past one lap,
-// messages released and unreleased.
+// messages released (durably, and the last one not synced) and unreleased.
 shmq::mpmc_options mpmc_options(const std::string& path) {
   shmq::mpmc_options o;
   o.slots = 8;
@@ -126,7 +128,7 @@ void build_mpmc(const std::string& path, bool used) {
     for (int k = 0; k < 5; ++k) (void)c.try_read();
     if (c.sync() != shmq::status::ok) fail("building the MPMC image: consumer sync");
   }
-  shmq::view held = c.try_read();
+  (void)c.try_read();
 }
 
 // ---- opening and reading ----
