@@ -62,7 +62,7 @@ int checkpoint_writer::write(std::uint64_t head, const std::string& boot, std::s
   std::memcpy(c.boot_id, boot.data(), std::min(boot.size(), sizeof c.boot_id - 1));
   auto* bytes = reinterpret_cast<std::byte*>(target + 1);
   const std::size_t n = std::min<std::size_t>(payload.size(), area_.payload_size);
-  std::memcpy(bytes, payload.data(), n);
+  if (n != 0) std::memcpy(bytes, payload.data(), n);  // an empty span may hold nullptr
   std::memset(bytes + n, 0, area_.payload_size - n);
   c.payload_crc = crc32c(0, bytes, area_.payload_size);
   c.crc = header_crc(c);

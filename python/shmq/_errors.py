@@ -28,6 +28,7 @@ class Errc(enum.IntEnum):
     LIMIT_REACHED = 15
     SYSTEM_ERROR = 16
     ABANDONED = 17
+    IO_FAILED = 18
 
 
 class Status(enum.IntEnum):
@@ -42,6 +43,7 @@ class Status(enum.IntEnum):
     TOO_LARGE = 6
     BUSY = 7
     CORRUPT = 8
+    IO_ERROR = 9
 
 
 class Error(Exception):
@@ -78,6 +80,15 @@ class _AttachCorruptError(CorruptError): errc = Errc.CORRUPT
 class _StatusCorruptError(CorruptError): status = Status.CORRUPT
 
 
+class StorageError(Error, OSError):
+    """A file channel's flush to stable storage failed: nothing since the last good flush
+    is known to be durable, for good (at attach: errc IO_FAILED; later: status IO_ERROR)."""
+
+
+class _AttachStorageError(StorageError): errc = Errc.IO_FAILED
+class _StatusStorageError(StorageError): status = Status.IO_ERROR
+
+
 # Data calls (shmq::status).
 class TimedOutError(Error, TimeoutError): status = Status.TIMED_OUT
 class ClosedError(Error, EOFError): status = Status.CLOSED
@@ -88,8 +99,10 @@ class BusyError(Error): status = Status.BUSY
 
 BY_ERRC = {c.errc: c for c in Error.__subclasses__() if c.errc is not None}
 BY_ERRC[Errc.CORRUPT] = _AttachCorruptError
+BY_ERRC[Errc.IO_FAILED] = _AttachStorageError
 BY_STATUS = {c.status: c for c in Error.__subclasses__() if c.status is not None}
 BY_STATUS[Status.CORRUPT] = _StatusCorruptError
+BY_STATUS[Status.IO_ERROR] = _StatusStorageError
 for _c in (*BY_ERRC.values(), *BY_STATUS.values()):
     _c.__module__ = "shmq"
-Error.__module__ = CorruptError.__module__ = "shmq"
+Error.__module__ = CorruptError.__module__ = StorageError.__module__ = "shmq"

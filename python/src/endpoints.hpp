@@ -117,8 +117,23 @@ void bind_consumer_calls(Class& cls) {
         return self->get().arm() == arm_result::armed;
       },
            "True: armed, wait until native_handle() is readable; False: try now")
+      .def("sync", [](const ptr& self) { sync_endpoint(*self, "sync"); },
+           "a file channel: returns once every release before it is on stable storage "
+           "(StorageError if a flush failed); a /dev/shm channel: at once")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); })
       .def_property_readonly("redeliveries", [](const ptr& self) { return self->get().redeliveries(); });
+}
+
+// sync() of either kind: waits for the disk without the GIL.
+template <class Core>
+void sync_endpoint(Core& core, const char* doing) {
+  call_guard guard(core);
+  status s;
+  {
+    pybind11::gil_scoped_release nogil;
+    s = core.get().sync();
+  }
+  if (s != status::ok) throw_status(s, doing);
 }
 
 // ---- producers ----
@@ -171,6 +186,9 @@ void bind_producer_calls(Class& cls) {
         self->get().close();
       },
            "ends the stream: consumers read what is left, then get ClosedError / end of iteration")
+      .def("sync", [](const ptr& self) { sync_endpoint(*self, "sync"); },
+           "a file channel: returns once every message committed before it is on stable storage "
+           "(StorageError if a flush failed); a /dev/shm channel: at once")
       .def_property_readonly("max_message_size", [](const ptr& self) { return self->get().max_message_size(); });
 }
 

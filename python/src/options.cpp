@@ -67,6 +67,13 @@ void endpoint_from(py::dict& kw, endpoint_options& o) {
   take_enum(kw, "when_producer_gone", o.when_producer_gone,
             {std::pair{"wait", when_producer_gone::wait}, std::pair{"report", when_producer_gone::report}});
   take_seconds(kw, "liveness_interval", o.liveness_interval);
+  // A file-backed channel (docs/durability.md).
+  take(kw, "path", [&](const py::object& v) { o.file.path = v.is_none() ? "" : py::str(v).cast<std::string>(); });
+  take_enum(kw, "durability", o.file.durability,
+            {std::pair{"none", durability::none}, std::pair{"group_commit", durability::group_commit},
+             std::pair{"per_commit", durability::per_commit}});
+  take_int(kw, "group_messages", o.file.group_messages);
+  take_seconds(kw, "group_interval", o.file.group_interval);
 }
 
 }  // namespace
