@@ -15,6 +15,8 @@
 //   byte 0   bits 0-3 the channel kind: an index into `kinds` (mod its size)
 //            bit 4    image: 0 fresh (just created), 1 used (wrapped, released, unread)
 //            bit 5    resize the file by the signed 16-bit delta in bytes 1-2
+//            bit 6    after the patches, make both checkpoints' CRCs check out again, so
+//                     that recovery starts from what the patches wrote into them
 //   then     patches (fuzz_support.hpp, apply_patches)
 // Another kind (pub/sub in a file) is one more entry in `kinds`: a builder and a reader.
 #include <algorithm>
@@ -22,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <optional>
 #include <span>
@@ -30,6 +33,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "durable/crc32c.hpp"
 #include "durable/flush.hpp"
 #include "fuzz_support.hpp"
 #include "layout.hpp"
@@ -183,16 +187,53 @@ void read_mpmc(const std::string& path, std::uint64_t data_offset, bool after_re
   open_and_read<shmq::mpmc_producer, shmq::mpmc_consumer>(mpmc_options(path), data_offset, 8, after_reboot);
 }
 
+// Where a kind's two checkpoint slots lie in a valid image (lib/durable/checkpoint.hpp),
+// and how many bytes of the kind's follow each file_checkpoint.
+struct checkpoint_slots {
+  std::uint64_t offset;  // of slot 0
+  std::uint64_t payload_size;
+};
+
+checkpoint_slots spsc_checkpoints(const std::vector<std::byte>& img) {
+  using shmq::detail::segment_header;
+  return {load<std::uint64_t>(img, offsetof(segment_header, control_offset)) + shmq::detail::file_checkpoint_offset, 0};
+}
+
+// A slotted file's are the two pages before its slots.
+checkpoint_slots slotted_checkpoints(const std::vector<std::byte>& img) {
+  using shmq::detail::segment_header;
+  return {load<std::uint64_t>(img, offsetof(segment_header, data_offset)) - 2 * shmq::detail::slotted_checkpoint_stride(0),
+          0};
+}
+
 struct file_kind {
   void (*build)(const std::string& path, bool used);
   void (*read)(const std::string& path, std::uint64_t data_offset, bool after_reboot);
+  checkpoint_slots (*checkpoints)(const std::vector<std::byte>& valid_image);
 };
 
 constexpr file_kind kinds[] = {
-    {build_spsc, read_spsc},
-    {build_mpmc, read_mpmc},
+    {build_spsc, read_spsc, spsc_checkpoints},
+    {build_mpmc, read_mpmc, slotted_checkpoints},
 };
 constexpr std::size_t kind_count = sizeof kinds / sizeof kinds[0];
+
+// Makes both checkpoint slots check out (the CRCs of lib/durable/checkpoint.cpp) with
+// whatever sequence, head and boot id they hold now.
+void reseal_checkpoints(std::vector<std::byte>& img, checkpoint_slots slots) {
+  using shmq::detail::file_checkpoint;
+  const std::uint64_t stride = shmq::detail::slotted_checkpoint_stride(slots.payload_size);
+  for (std::uint64_t i = 0; i < 2; ++i) {
+    const std::uint64_t at = slots.offset + i * stride;
+    if (at > img.size() || img.size() - at < sizeof(file_checkpoint) + slots.payload_size) continue;
+    file_checkpoint c;
+    std::memcpy(&c, img.data() + at, sizeof c);
+    c.boot_id[sizeof c.boot_id - 1] = '\0';
+    c.payload_crc = shmq::detail::crc32c(0, img.data() + at + sizeof c, slots.payload_size);
+    c.crc = shmq::detail::crc32c(0, &c, offsetof(file_checkpoint, crc));
+    std::memcpy(img.data() + at, &c, sizeof c);
+  }
+}
 
 const std::vector<std::byte>& image(std::size_t k, bool used) {
   static std::array<std::optional<std::vector<std::byte>>, 2 * kind_count> images;
@@ -203,6 +244,19 @@ const std::vector<std::byte>& image(std::size_t k, bool used) {
     kinds[k].build(path, used);
     slot = read_whole(path);
     ::unlink(path.c_str());
+    // The harness knows where the checkpoints are: resealing changes no written slot.
+    auto resealed = *slot;
+    const checkpoint_slots where = kinds[k].checkpoints(*slot);
+    reseal_checkpoints(resealed, where);
+    unsigned written = 0;
+    for (std::uint64_t i = 0; i < 2; ++i) {
+      const std::uint64_t at = where.offset + i * shmq::detail::slotted_checkpoint_stride(where.payload_size);
+      if (load<std::uint64_t>(*slot, at) == 0) continue;  // never written: sequence 0
+      ++written;
+      if (std::memcmp(resealed.data() + at, slot->data() + at, sizeof(shmq::detail::file_checkpoint)) != 0)
+        fail("a checkpoint slot is not where the harness expects it");
+    }
+    if (written == 0) fail("no checkpoint where the harness expects one");
   }
   return *slot;
 }
@@ -227,13 +281,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t flags = in.byte();
   const std::uint8_t delta_lo = in.byte(), delta_hi = in.byte();
   const std::size_t k = (flags & 15) % kind_count;
-  std::vector<std::byte> img = image(k, (flags & 0x10) != 0);
+  const std::vector<std::byte>& valid = image(k, (flags & 0x10) != 0);
+  std::vector<std::byte> img = valid;
   if (flags & 0x20) {
     const auto delta = static_cast<std::int16_t>(delta_lo | delta_hi << 8);
     const auto resized = static_cast<std::int64_t>(img.size()) + delta;
     img.resize(static_cast<std::size_t>(std::max<std::int64_t>(resized, 0)));
   }
   apply_patches(img, in);
+  if (flags & 0x40) reseal_checkpoints(img, kinds[k].checkpoints(valid));
   const auto data_offset = load<std::uint64_t>(img, offsetof(shmq::detail::segment_header, data_offset));
 
   {
