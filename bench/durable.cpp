@@ -10,6 +10,10 @@
 //   durable_mpmc_commit_latency, durable_mpmc_throughput_{shm,none,group}: the same for
 //       an MPMC queue, one producer and one consumer (slots of whole pages at levels
 //       that flush; about 16 MiB of them).
+//   durable_pubsub_commit_latency, durable_pubsub_release_latency,
+//       durable_pubsub_throughput_{shm,none,group}: the same for a pub/sub channel, one
+//       publisher and one member of a named group (whose releases are checkpointed; the
+//       release latency is a per-commit member's release(), a flushed checkpoint).
 // Files go in $SHMQ_BENCH_DIR (default /var/tmp, which must be a real filesystem, not
 // tmpfs: check with `stat -f -c %T /var/tmp`).
 #include <fcntl.h>
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include "shmq/mpmc.hpp"
+#include "shmq/pubsub.hpp"
 #include "shmq/spsc.hpp"
 #include "shmq_exchange.hpp"
 #include "suites.hpp"
@@ -110,11 +115,34 @@ shmq::mpmc_options durable_mpmc_options(const std::string& path, shmq::durabilit
   return o;
 }
 
+// Pub/sub: the same slots as the MPMC queue's.
+shmq::pubsub_options durable_pubsub_options(const std::string& path, shmq::durability level, std::size_t bytes) {
+  const shmq::mpmc_options m = durable_mpmc_options(path, level, bytes);
+  shmq::pubsub_options o;
+  o.max_message_size = m.max_message_size;
+  o.slots = m.slots;
+  o.file = m.file;
+  return o;
+}
+
+// A member of the named group "bench": its position is what a pub/sub file keeps.
+struct group_member : shmq::subscriber {
+  group_member(std::string_view name, const shmq::pubsub_options& o) : subscriber(name, o, member_of()) {}
+  static shmq::subscription member_of() {
+    shmq::subscription how;
+    how.group = "bench";
+    return how;
+  }
+};
+
 shmq::channel_options per_commit_options(const std::string& path, shmq::channel_options*, std::size_t) {
   return durable_options(path, shmq::durability::per_commit);
 }
 shmq::mpmc_options per_commit_options(const std::string& path, shmq::mpmc_options*, std::size_t bytes) {
   return durable_mpmc_options(path, shmq::durability::per_commit, bytes);
+}
+shmq::pubsub_options per_commit_options(const std::string& path, shmq::pubsub_options*, std::size_t bytes) {
+  return durable_pubsub_options(path, shmq::durability::per_commit, bytes);
 }
 
 template <class Producer, class Consumer, class Options>
@@ -149,6 +177,43 @@ void durable_commit_latency(benchmark::State& state) {
   if (!state.error_occurred()) report_one_way(state, samples);
 }
 
+// A per-commit group member's release(): one flushed checkpoint of the group table.
+void durable_pubsub_release_latency(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  bench_dir dir;
+  const shmq::pubsub_options o = per_commit_options(dir.file("release.shmq"), static_cast<shmq::pubsub_options*>(nullptr), bytes);
+  shmq::publisher out("bench-release", o);
+  group_member in("bench-release", o);
+  const payload message(bytes);
+  std::vector<std::byte> buf(bytes);
+  std::vector<std::int64_t> samples;
+  std::uint64_t seq = 0;
+  for (auto _ : state) {
+    message.write(buf.data(), seq++);
+    if (out.push_for(buf, std::chrono::seconds(10)) != shmq::status::ok) {  // untimed
+      state.SkipWithError("push failed");
+      break;
+    }
+    shmq::view v = in.try_read();
+    if (!v || v.size() != bytes) {
+      state.SkipWithError("the message did not arrive");
+      break;
+    }
+    const auto start = bench_clock::now();
+    v.release();
+    samples.push_back(std::chrono::nanoseconds(bench_clock::now() - start).count() * 2);
+  }
+  if (!state.error_occurred()) report_one_way(state, samples);
+}
+
+template <shmq::durability Level, bool File>
+void durable_pubsub_throughput(benchmark::State& state) {
+  bench_dir dir;
+  auto o = durable_pubsub_options(dir.file("stream.shmq"), Level, static_cast<std::size_t>(state.range(0)));
+  if (!File) o.file = {};
+  time_one_way_stream<shmq::publisher, group_member>(state, o);
+}
+
 template <shmq::durability Level, bool File>
 void durable_spsc_throughput(benchmark::State& state) {
   bench_dir dir;
@@ -177,6 +242,10 @@ void register_durable_suite() {
     register_guarded("durable_mpmc_commit_latency",
                      durable_commit_latency<shmq::mpmc_producer, shmq::mpmc_consumer, shmq::mpmc_options>, 400)
         ->Arg(bytes);
+    register_guarded("durable_pubsub_commit_latency",
+                     durable_commit_latency<shmq::publisher, group_member, shmq::pubsub_options>, 400)
+        ->Arg(bytes);
+    register_guarded("durable_pubsub_release_latency", durable_pubsub_release_latency, 400)->Arg(bytes);
   }
   register_side_by_side({throughput_family("durable_spsc_throughput_shm",
                                            durable_spsc_throughput<shmq::durability::none, false>, pace::cache),
@@ -191,6 +260,13 @@ void register_durable_suite() {
                                            durable_mpmc_throughput<shmq::durability::none, true>, pace::cache),
                          throughput_family("durable_mpmc_throughput_group",
                                            durable_mpmc_throughput<shmq::durability::group_commit, true>,
+                                           pace::cache),
+                         throughput_family("durable_pubsub_throughput_shm",
+                                           durable_pubsub_throughput<shmq::durability::none, false>, pace::cache),
+                         throughput_family("durable_pubsub_throughput_none",
+                                           durable_pubsub_throughput<shmq::durability::none, true>, pace::cache),
+                         throughput_family("durable_pubsub_throughput_group",
+                                           durable_pubsub_throughput<shmq::durability::group_commit, true>,
                                            pace::cache)});
 }
 

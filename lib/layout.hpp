@@ -290,11 +290,17 @@ struct pubsub_control {
   std::atomic<std::uint64_t> redeliver_until;
   std::atomic<std::uint32_t> poisoned;
   std::uint32_t reserved2;
-  std::uint64_t reserved[6];
+  // A flushing file channel under block: the lowest floor of the named groups that were
+  // active in the last checkpoint known to be on stable storage (no_position: none).
+  // Publishers take sequence p only below it + slot_count, besides the live gate, so a
+  // floor read back after a power loss never points at a slot a newer lap overwrote.
+  std::atomic<std::uint64_t> durable_gate;
+  std::uint64_t reserved[5];
 };
 static_assert(offsetof(pubsub_control, slot_count) == 128 + 2 * sizeof(wait_word));
 static_assert(offsetof(pubsub_control, redelivered) == offsetof(pubsub_control, slot_count) + 48);
 static_assert(sizeof(pubsub_control) == offsetof(pubsub_control, slot_count) + 128);
+static_assert(offsetof(pubsub_control, durable_gate) == offsetof(pubsub_control, slot_count) + 80);
 
 inline constexpr std::size_t group_name_size = 48;  // 47 characters and a NUL
 enum class group_state : std::uint32_t { free = 0, active = 1, idle = 2 };
@@ -324,6 +330,16 @@ struct pubsub_member {
   std::uint64_t reserved[14];
 };
 static_assert(sizeof(pubsub_member) == 128);
+
+// A pub/sub file's checkpoint payload: one entry per group index, all named groups in
+// every checkpoint (an empty name: a free or private slot, not kept across a reboot).
+struct pubsub_group_checkpoint {
+  char name[48];          // group_name_size, NUL-terminated
+  std::uint64_t floor;    // the lowest sequence not released by any of its members
+  std::uint32_t state;    // group_state when written (active: it gated publishers)
+  std::uint32_t reserved;
+};
+static_assert(sizeof(pubsub_group_checkpoint) == 64);
 
 constexpr std::uint64_t pubsub_control_size(std::uint64_t publishers, std::uint64_t subscribers,
                                             std::uint64_t groups) noexcept {
@@ -360,6 +376,8 @@ constexpr std::uint64_t abi_fingerprint() noexcept {
       offsetof(mpmc_control, redeliver_until), offsetof(mpmc_control, poisoned),
       offsetof(pubsub_control, redeliver_until), offsetof(pubsub_control, poisoned),
       sizeof(slot_seal), offsetof(file_checkpoint, payload_crc),
+      offsetof(pubsub_control, durable_gate), sizeof(pubsub_group_checkpoint),
+      offsetof(pubsub_group_checkpoint, floor),
       record_alignment, padding_flag, committed_flag, sizeof(void*),
       std::endian::native == std::endian::little};
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the facts

@@ -11,6 +11,8 @@
 
 #include "channel_checks.hpp"
 #include "consumer_base.hpp"
+#include "durable/pubsub_file.hpp"
+#include "durable/slot_file.hpp"
 #include "endpoint.hpp"
 #include "inspect.hpp"
 #include "pubsub_ring.hpp"
@@ -31,20 +33,55 @@ struct attached {
   std::span<std::atomic<std::uint32_t>> publishers;
   std::span<ticket_record> records;  // publishers'
   bool block;
+  // A file channel's: its limits, and whether publishers wait for the durable gate (a
+  // flushing level under block).
+  pubsub_file_limits limits{};
+  bool durable_gate = false;
+  // A subscriber's file mapping of the slots is read-only (it never writes them, but to
+  // skip a dead publisher's slot): writeback then costs its CPU no TLB shoot-down.
+  bool slots_read_only = false;
+  // A file channel's attach lock, held until the endpoint has claimed its slot: the first
+  // one to attach recovers the file, and nobody else may look before it is done.
+  std::unique_ptr<lock_guard> attaching;
+
+  pubsub_file_view file_view() const noexcept { return {&seg, control, tables, limits}; }
+  // A publisher full by the durable gate but not by the live one: the checkpoint it
+  // writes (flushed) moves the durable gate to the groups' floors now, as an SPSC
+  // producer writes the consumer's (docs/durability.md). true: try again.
+  bool make_room(const pubsub_ring& ring, slot_durability& durable) const noexcept {
+    if (durable.poisoned() || !ring.durable_gate_only()) return false;
+    if (const int e = write_group_checkpoint(file_view(), true); e != 0) {
+      durable.fail(e);
+      return false;
+    }
+    return true;
+  }
 };
 
+// Participant locks (registry.hpp): the table lock, then publishers, then subscribers.
+constexpr std::uint64_t table_lock_index = 0;
+
 attached attach(std::string_view name, const pubsub_options& o) {
+  const bool file = !o.file.path.empty();
+  const bool pages = file && o.file.durability != durability::none;  // whole-page slots
   if (o.open != open_mode::open) {
     check_slot_options(name, o.slots, o.max_message_size, o.max_publishers, o.max_subscribers);
     if (o.max_groups < 1 || o.max_groups > max_endpoints)
       fail_channel(errc::invalid_argument, name, "max_groups must be from 1 to 1024");
     if (o.policy != overflow_policy::block && o.policy != overflow_policy::overwrite)
       fail_channel(errc::invalid_argument, name, "unknown overflow policy");
+    if (file) {
+      check_file_options(name, o.file);
+      if (file_slot_size_for(o.max_message_size, pages) > max_slot_bytes / o.slots)
+        fail_channel(errc::invalid_argument, name, "slots * the file channel's slot size is over 1 GiB");
+    }
   }
-  const std::uint64_t slot_size = slot_size_for(o.max_message_size);
+  const std::uint64_t slot_size = file ? file_slot_size_for(o.max_message_size, pages) : slot_size_for(o.max_message_size);
+  const pubsub_file_limits wanted{o.slots,          o.max_message_size, o.max_publishers,
+                                  o.max_subscribers, o.max_groups,       static_cast<std::uint32_t>(o.policy)};
+  const std::uint64_t tables = pubsub_control_size(o.max_publishers, o.max_subscribers, o.max_groups);
   auto [seg, created] = attach_segment(
-      name, channel_kind::pubsub,
-      {pubsub_control_size(o.max_publishers, o.max_subscribers, o.max_groups), o.slots * slot_size}, o,
+      name, channel_kind::pubsub, {file ? pubsub_file_control_size(wanted) : tables, o.slots * slot_size}, o,
       [&](segment& s) {
         std::byte* at = s.at(s.header().control_offset);
         auto* c = new (at) pubsub_control{};
@@ -65,9 +102,22 @@ attached attach(std::string_view name, const pubsub_options& o) {
         auto* records = reinterpret_cast<ticket_record*>(reinterpret_cast<std::byte*>(members + o.max_subscribers) +
                                                          pid_words_size(o.max_publishers));
         for (std::uint32_t i = 0; i < o.max_publishers; ++i) new (&records[i]) ticket_record{{no_ticket}, {}};
+        if (file) init_pubsub_file(s, wanted);
       });
 
   const segment_header& h = seg.header();
+  std::unique_ptr<lock_guard> attaching;
+  pubsub_file_limits limits{};
+  if (file) {
+    limits = pubsub_limits_of(seg);
+    // The first to attach (no participant alive, nor a joiner holding the table lock)
+    // recovers a file left by a reboot.
+    attaching = std::make_unique<lock_guard>(seg.fd(), attach_lock);
+    const std::uint64_t locks = 1 + std::uint64_t{limits.publishers} + limits.subscribers;
+    bool alive = false;
+    for (std::uint64_t i = table_lock_index; i < locks && !alive; ++i) alive = held_elsewhere(seg.fd(), i);
+    if (!alive) recover_pubsub_after_reboot(seg);
+  }
   if (h.control_size < sizeof(pubsub_control))
     fail_channel(errc::corrupt, name, "control block too small");
   std::byte* at = seg.at(h.control_offset);
@@ -77,10 +127,19 @@ attached attach(std::string_view name, const pubsub_options& o) {
   const std::uint64_t slots = c->slot_count, slot_bytes = c->slot_size, max = c->max_message_size;
   const std::uint32_t policy = c->policy, pubs = c->max_publishers, subs = c->max_subscribers,
                       groups = c->max_groups;
-  if (!slot_fields_valid(slots, slot_bytes, max, h.data_size) || policy > 1 || pubs < 1 ||
-      pubs > max_endpoints || subs < 1 || subs > max_endpoints || groups < 1 ||
-      groups > max_endpoints || h.control_size != pubsub_control_size(pubs, subs, groups))
+  const bool file_pages = file && file_policy_of(h).flushes();
+  if (!slot_fields_valid(slots, slot_bytes, max, h.data_size, file, file_pages) || policy > 1 || pubs < 1 ||
+      pubs > max_endpoints || subs < 1 || subs > max_endpoints || groups < 1 || groups > max_endpoints ||
+      h.control_size != (file ? pubsub_file_control_size({slots, max, pubs, subs, groups, policy})
+                              : pubsub_control_size(pubs, subs, groups)) ||
+      (file && (slots != limits.slots || max != limits.max_message || pubs != limits.publishers ||
+                subs != limits.subscribers || groups != limits.groups || policy != limits.policy)))
     fail_channel(errc::corrupt, name, "control block holds impossible sizes or limits");
+  if (file && c->poisoned.load(std::memory_order_relaxed) != 0)
+    fail_channel(errc::io_failed, name,
+                 std::string("a flush of its file failed (") +
+                     std::strerror(static_cast<int>(c->poisoned.load(std::memory_order_relaxed))) +
+                     "): what it holds is not known to be durable; remove it or reboot");
   if (!created && o.open == open_mode::open_or_create) {
     check_same(name, "slots", slots, o.slots);
     check_same(name, "max_message_size", max, o.max_message_size);
@@ -89,17 +148,16 @@ attached attach(std::string_view name, const pubsub_options& o) {
     check_same(name, "max_subscribers", subs, o.max_subscribers);
     check_same(name, "max_groups", groups, o.max_groups);
   }
-  auto* group_table = reinterpret_cast<pubsub_group*>(at + sizeof(pubsub_control));
-  auto* member_table = reinterpret_cast<pubsub_member*>(group_table + groups);
-  auto* pids = reinterpret_cast<std::atomic<std::uint32_t>*>(member_table + subs);
+  const pubsub_tables t = pubsub_tables_at(at, groups, subs);
+  auto* pids = reinterpret_cast<std::atomic<std::uint32_t>*>(t.members.data() + subs);
   auto* records = reinterpret_cast<ticket_record*>(reinterpret_cast<std::byte*>(pids) + pid_words_size(pubs));
-  const slot_geometry g{seg.at(h.data_offset), slots, slot_bytes, max};
-  return attached{std::move(seg), c, g, {{group_table, groups}, {member_table, subs}}, {pids, pubs},
-                  {records, pubs}, policy == static_cast<std::uint32_t>(overflow_policy::block)};
+  const slot_geometry g = file ? file_slot_geometry(seg.at(h.data_offset), slots, max, file_pages)
+                               : slot_geometry{seg.at(h.data_offset), slots, slot_bytes, max};
+  const bool block = policy == static_cast<std::uint32_t>(overflow_policy::block);
+  return attached{std::move(seg), c,      g,        t, {pids, pubs}, {records, pubs}, block, limits,
+                  file_pages && block, false, std::move(attaching)};
 }
 
-// Participant locks (registry.hpp): the table lock, then publishers, then subscribers.
-constexpr std::uint64_t table_lock_index = 0;
 constexpr std::uint64_t publisher_lock(std::size_t i) noexcept { return 1 + i; }
 std::uint64_t member_lock(const attached& a, std::size_t i) noexcept { return 1 + a.publishers.size() + i; }
 
@@ -268,7 +326,15 @@ void skip_dead_claims(const attached& a, pubsub_ring& ring) noexcept {
         const std::uint64_t claimed = a.control->claim_pos.load(std::memory_order_acquire);
         return [&ring, claimed](std::uint64_t t) { return ring.unfinished(t, claimed); };
       },
-      [&ring](std::uint64_t t) { ring.publish(t, 0, true); });
+      [&](std::uint64_t t) {
+        if (!a.slots_read_only) return ring.publish(t, 0, true);
+        // The slot's header is in its first page (slots are 64-aligned, pages 4096).
+        auto* page = reinterpret_cast<std::byte*>(reinterpret_cast<std::uintptr_t>(&a.geometry.slot(t)) &
+                                                  ~std::uintptr_t{file_page - 1});
+        map_writable(page, file_page);
+        ring.publish(t, 0, true);
+        map_read_only(page, file_page);
+      });
 }
 
 // An active group without a member: its creator died joining. Without the lock, so a
@@ -331,12 +397,36 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
   bool orphan_out = false;   // the view out is an adopted orphan: maybe overwritten (seqlock)
   std::uint64_t missed_pending = 0, missed_total = 0;
 
+  // A file channel's checkpoints of the group's releases (lib/durable/pubsub_file.hpp).
+  group_checkpoints durable;
+  // A file channel recovered after a reboot: every sequence before it may have been
+  // handed out before the power went, so each is flagged redelivered.
+  std::uint64_t redeliver_until = 0;
+
   subscriber_impl(attached a, std::string_view name, const subscription& how, const endpoint_options& o)
       : consumer_base(o),
         channel(std::move(a)),
         member(channel.tables.members[join(channel, name, how)]),
-        ring(*channel.control, channel.geometry, channel.tables, channel.block) {}
+        ring(*channel.control, channel.geometry, channel.tables, channel.block) {
+    if (!channel.seg.file_backed()) return;
+    map_read_only(channel.geometry.data, channel.geometry.slot_count * channel.geometry.slot_size);
+    channel.slots_read_only = true;
+    redeliver_until = channel.control->redeliver_until.load(std::memory_order_relaxed);
+    channel.attaching.reset();  // joined: the next endpoint may attach
+    try {
+      durable = group_checkpoints(channel.file_view());
+      if (!how.group.empty()) durable.joined();  // the group is durable before it takes anything
+    } catch (...) {
+      leave();
+      throw;
+    }
+  }
   ~subscriber_impl() {
+    (void)durable.sync();
+    leave();
+    durable.closed();  // the group's floor (idle if it was the last member) for the next boot
+  }
+  void leave() noexcept {
     {
       const lock_guard lock = table_lock(channel);
       if (!retire(channel, member)) {  // a message kept for a larger buffer is dropped
@@ -359,12 +449,14 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
 
   status take(const std::byte*& payload, std::uint64_t& size, std::uint64_t& ticket, std::uint64_t& missed) noexcept {
     checked = -1;
+    if (durable.poisoned()) return status::io_error;
     if (member.group.load(std::memory_order_relaxed) >= channel.tables.groups.size()) return status::corrupt;
     std::uint64_t jumped = 0;
     orphan_out = false;
     const status s = ring.try_take(group(), member, ticket, payload, size, jumped, orphan_out);
     redelivering = orphan_out;
-    if (orphan_out) channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
+    if (s == status::ok && ticket < redeliver_until) redelivering = true;
+    if (redelivering) channel.control->redelivered.fetch_add(1, std::memory_order_relaxed);
     if (jumped != 0) count_missed(jumped);
     if (s == status::ok) {
       missed = missed_pending;
@@ -383,7 +475,9 @@ struct subscriber_impl final : consumer_base<subscriber_impl> {
     if (!whole) count_missed(1);
     ring.release(member);
     view_out = false;
+    (void)durable.released();  // a failure poisons it: take() says io_error from then on
   }
+  status sync() noexcept { return durable.sync(); }
   bool view_intact(std::uint64_t ticket) const noexcept override {
     // Under block, publishers cannot reach a slot still being read, unless it is an
     // orphan that waited in a group with no member.
@@ -447,7 +541,9 @@ publisher::publisher(std::string_view name, const pubsub_options& options)
     : basic_producer([&] {
         auto a = detail::attach(name, options);
         const auto slot = detail::claim_publisher(a, name);
-        const detail::pubsub_ring ring(*a.control, a.geometry, a.tables, a.block, &detail::own_record(a, slot));
+        const detail::pubsub_ring ring(*a.control, a.geometry, a.tables, a.block, &detail::own_record(a, slot),
+                                       a.durable_gate);
+        a.attaching.reset();  // claimed: the next endpoint may attach
         return std::make_unique<detail::publisher_impl>(std::move(a), ring, slot, options);
       }()) {}
 

@@ -65,12 +65,21 @@ struct pubsub_tables {
   std::span<pubsub_member> members;
 };
 
+// The tables after the control block at `control` (layout.hpp), sizes checked by the caller.
+inline pubsub_tables pubsub_tables_at(std::byte* control, std::uint32_t groups, std::uint32_t members) noexcept {
+  auto* g = reinterpret_cast<pubsub_group*>(control + sizeof(pubsub_control));
+  auto* m = reinterpret_cast<pubsub_member*>(g + groups);
+  return {{g, groups}, {m, members}};
+}
+
 class pubsub_ring {
  public:
-  // `own`: a publisher's ticket record (nullptr for a subscriber).
+  // `own`: a publisher's ticket record (nullptr for a subscriber). `durable_gate`: a
+  // flushing file channel under block, whose publishers also wait for control.durable_gate.
   pubsub_ring(pubsub_control& control, slot_geometry geometry, pubsub_tables tables, bool block,
-              ticket_record* own = nullptr) noexcept
-      : control_(&control), geometry_(geometry), tables_(tables), block_(block), own_(own) {}
+              ticket_record* own = nullptr, bool durable_gate = false) noexcept
+      : control_(&control), geometry_(geometry), tables_(tables), block_(block), own_(own),
+        durable_gate_(durable_gate) {}
 
   // ---- publisher side ----
 
@@ -102,6 +111,8 @@ class pubsub_ring {
       if (s != status::ok) return s;
       if (block_ && pos >= gate_cache_ + geometry_.slot_count) {
         gate_cache_ = gate(std::memory_order_acquire);
+        // Acquire: pairs with the release store after the checkpoint's flush.
+        if (durable_gate_) gate_cache_ = std::min(gate_cache_, control_->durable_gate.load(std::memory_order_acquire));
         if (pos >= gate_cache_ + geometry_.slot_count) return status::full;
       }
       announce_ticket(own_, pos);
@@ -129,10 +140,22 @@ class pubsub_ring {
     wake_sleepers(control_->space_ready);  // a publisher a lap ahead may wait for this slot
   }
 
+  // By the live gate only: a publisher full by the durable gate alone writes the
+  // checkpoint itself (pubsub.cpp, make_room), it does not wait for one.
   bool has_room() const noexcept {
     const std::uint64_t pos = control_->claim_pos.load(std::memory_order_seq_cst);
     if (slot_free(pos, std::memory_order_seq_cst) == status::full) return false;
     return !block_ || pos < gate(std::memory_order_seq_cst) + geometry_.slot_count;
+  }
+  // Is the next sequence held back by the durable gate alone (the live gate and the
+  // slot's previous lap would let it be taken)?
+  bool durable_gate_only() const noexcept {
+    if (!durable_gate_) return false;
+    const std::uint64_t pos = control_->claim_pos.load(std::memory_order_acquire);
+    const std::uint64_t n = geometry_.slot_count;
+    const std::uint64_t durable = control_->durable_gate.load(std::memory_order_acquire);
+    return slot_free(pos, std::memory_order_acquire) == status::ok && durable != no_position && pos >= durable + n &&
+           pos < gate(std::memory_order_acquire) + n;
   }
 
   // ---- subscriber side ----
@@ -280,6 +303,7 @@ class pubsub_ring {
   pubsub_tables tables_;
   bool block_;
   ticket_record* own_;
+  bool durable_gate_;
   std::uint64_t gate_cache_ = 0;
 };
 

@@ -124,9 +124,6 @@ attached_segment attach_segment(std::string_view name, channel_kind kind, segmen
 template <class Init>
 attached_segment attach_file_segment(std::string_view name, channel_kind kind, segment_geometry geometry,
                                      const endpoint_options& options, Init&& init) {
-  if (kind == channel_kind::pubsub)
-    throw error(errc::invalid_argument,
-                "shmq channel '" + std::string(name) + "': file-backed channels are SPSC and MPMC only in this build");
   const std::string& path = options.file.path;
   const bool may_create = options.open != open_mode::open;
   for (bool replaced = false;; replaced = true) {

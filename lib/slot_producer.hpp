@@ -5,7 +5,8 @@
 // Ring provides try_claim(size, ticket), publish(ticket, size, skip), has_room() and
 // seal_state(skip) (a file channel's seal, slot_file.hpp). Attached provides seg,
 // control (closed, data_ready, space_ready, poisoned) and geometry (payload(ticket),
-// max_payload); recover_dead(const Attached&, Ring&) skips what dead
+// max_payload), and may provide make_room(ring, durable) (room a checkpoint can make);
+// recover_dead(const Attached&, Ring&) skips what dead
 // producers left half-written and frees what dead readers hold.
 #pragma once
 
@@ -56,7 +57,13 @@ struct slot_producer : loan_owner {
   status try_claim(std::uint64_t size, std::byte*& payload, std::uint64_t& ticket) noexcept {
     if (broken) return status::corrupt;
     if (durable.poisoned()) return status::io_error;
-    const status s = ring.try_claim(size, ticket);
+    status s = ring.try_claim(size, ticket);
+    // A pub/sub file channel full by its durable gate alone: its checkpoint moves it.
+    if constexpr (requires { channel.make_room(ring, durable); })
+      if (s == status::full) {
+        if (channel.make_room(ring, durable)) s = ring.try_claim(size, ticket);
+        if (s == status::full && durable.poisoned()) return status::io_error;  // its checkpoint failed
+      }
     // Writing back to back into a full ring, this producer is right behind the slowest
     // reader: taking each slot the moment it frees keeps the two on the same cache
     // lines, and each ticket CAS then waits for a line the reader holds.

@@ -223,6 +223,8 @@ TEST_CASE("file_backing_is_checked_at_creation") {
   scratch_dir dir;
   pubsub_options ps;
   ps.file.path = dir.file("t.shmq");
+  ps.file.durability = durability::group_commit;
+  ps.file.group_messages = 0;  // pub/sub files are checked as the others are
   CHECK_THROWS_AS(publisher("t", ps), error);
   channel_options bad = file_channel(dir.file("s.shmq"), durability::group_commit, 1u << 16, 256);
   bad.file.group_messages = 0;

@@ -103,6 +103,9 @@ void sync_directory(const std::string& path, const std::string& label) {
 bool remove_channel_file(const std::string& path) noexcept { return ::unlink(path.c_str()) == 0; }
 
 void map_read_only(std::byte* at, std::uint64_t length) noexcept { (void)::mprotect(at, length, PROT_READ); }
+void map_writable(std::byte* at, std::uint64_t length) noexcept {
+  (void)::mprotect(at, length, PROT_READ | PROT_WRITE);
+}
 
 void prefault_writable(std::byte* at, std::uint64_t length) noexcept {
 #ifdef MADV_POPULATE_WRITE

@@ -55,6 +55,9 @@ bool remove_channel_file(const std::string& path) noexcept;
 // writeback then has no writable mapping of it to write-protect there, so it costs the
 // consumer's CPU no TLB shoot-down (docs/durability.md, "Group commit"). Best effort.
 void map_read_only(std::byte* at, std::uint64_t length) noexcept;
+// Writable again (a read-only reader's rare write: a pub/sub subscriber skipping a dead
+// publisher's slot). Best effort.
+void map_writable(std::byte* at, std::uint64_t length) noexcept;
 // Makes the pages of [at, at + length) (page-aligned) writable in this process's page
 // tables again after a flush write-protected them (MADV_POPULATE_WRITE), so that the next
 // writes into them take no page fault. The data is not changed. Best effort.

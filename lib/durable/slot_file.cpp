@@ -153,6 +153,8 @@ slot_durability::slot_durability(const segment& seg, const slot_geometry& g, std
 
 bool slot_durability::poisoned() const noexcept { return s_ && s_->poisoned(); }
 
+status slot_durability::fail(int e) noexcept { return s_ ? s_->poison(e) : status::io_error; }
+
 shmq::durability slot_durability::level() const noexcept { return s_ ? s_->policy.level : durability::none; }
 
 status slot_durability::touched(std::uint64_t t) noexcept {

@@ -59,6 +59,8 @@ class slot_durability {
   ~slot_durability();  // waits for a background flush asked for
 
   bool poisoned() const noexcept;
+  // Another flush of this endpoint's (a checkpoint) failed with `e`: poisoned from now on.
+  status fail(int e) noexcept;
   status state() const noexcept { return poisoned() ? status::io_error : status::ok; }
   shmq::durability level() const noexcept;
   // Ticket t was just published (sealed first) or released by this endpoint.

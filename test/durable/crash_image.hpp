@@ -15,6 +15,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <random>
@@ -44,13 +45,41 @@ class durable_image {
 
   std::uint64_t flushes() const noexcept { return flushes_.load(); }
 
+  // `count` possible disks after a power loss now. The page cache and the durable bytes
+  // are read together, under the observer's mutex: a background flush completing
+  // between the two reads would make the durable bytes newer than the page cache they
+  // are compared with, a disk no power loss can leave (both checkpoint slots rewritten,
+  // slots of messages published after the crash point).
+  std::vector<std::vector<std::byte>> crash_now(std::uint64_t count, std::mt19937_64& rng) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::byte> live(durable_.size());
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    for (std::size_t at = 0; at < live.size();) {
+      const ssize_t n = ::pread(fd, &live[at], live.size() - at, static_cast<off_t>(at));
+      if (n <= 0) break;
+      at += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    std::vector<std::vector<std::byte>> images;
+    for (std::uint64_t i = 0; i < count; ++i) images.push_back(crash_locked(durable_, live, rng));
+    return images;
+  }
+
   // One possible disk after a power loss now, given the page cache `live`.
   std::vector<std::byte> crash(std::span<const std::byte> live, std::mt19937_64& rng) const {
-    std::vector<std::byte> image;
+    std::vector<std::byte> durable;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      image = durable_;
+      durable = durable_;
     }
+    return crash_locked(durable, live, rng);
+  }
+
+ private:
+  static std::vector<std::byte> crash_locked(const std::vector<std::byte>& durable, std::span<const std::byte> live,
+                                             std::mt19937_64& rng) {
+    std::vector<std::byte> image = durable;
     for (std::size_t p = 0; p < live.size(); p += page) {
       const std::size_t n = std::min(page, live.size() - p);
       if (std::memcmp(&image[p], &live[p], n) == 0) continue;  // not dirty
@@ -73,7 +102,6 @@ class durable_image {
     return image;
   }
 
- private:
   static void on_flush(void* self, int fd, const std::byte*, std::uint64_t offset, std::uint64_t length) {
     auto& d = *static_cast<durable_image*>(self);
     struct stat st {}, live {};
