@@ -12,13 +12,15 @@
 // (the mappings are guarded, fuzz_support.hpp) and no larger than the maximum.
 //
 // Input:
-//   byte 0   bits 0-3 the channel kind: an index into `kinds` (mod its size)
+//   byte 0   bits 0-3 the channel kind: an index into `kinds` (mod its size): SPSC,
+//                     MPMC, pub/sub
 //            bit 4    image: 0 fresh (just created), 1 used (wrapped, released, unread)
 //            bit 5    resize the file by the signed 16-bit delta in bytes 1-2
 //            bit 6    after the patches, make both checkpoints' CRCs check out again, so
 //                     that recovery starts from what the patches wrote into them
 //   then     patches (fuzz_support.hpp, apply_patches)
-// Another kind (pub/sub in a file) is one more entry in `kinds`: a builder and a reader.
+// Another kind is one more entry in `kinds`: a builder, a reader and where its
+// checkpoints are.
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -38,6 +40,7 @@
 #include "fuzz_support.hpp"
 #include "layout.hpp"
 #include "shmq/mpmc.hpp"
+#include "shmq/pubsub.hpp"
 #include "shmq/spsc.hpp"
 #include "shmq/status.hpp"
 #include "stamped_message.hpp"
@@ -135,23 +138,70 @@ void build_mpmc(const std::string& path, bool used) {
   (void)c.try_read();
 }
 
+// 8 whole-page slots of up to 200 bytes, 2 named groups, group commit. Used: group "g"
+// behind the stream by a few messages, group "h" further behind, and a private
+// subscriber that left.
+constexpr std::uint32_t pubsub_groups = 3;  // "g", "h" and a private one
+
+shmq::pubsub_options pubsub_options(const std::string& path) {
+  shmq::pubsub_options o;
+  o.slots = 8;
+  o.max_message_size = 200;
+  o.max_publishers = 2;
+  o.max_subscribers = 4;
+  o.max_groups = pubsub_groups;
+  o.file.path = path;
+  o.file.durability = shmq::durability::group_commit;
+  o.file.group_messages = 4;
+  return o;
+}
+
+shmq::subscription member_of(const char* group) {
+  shmq::subscription how;
+  how.group = group;
+  how.start = shmq::start_from::oldest;
+  return how;
+}
+
+void build_pubsub(const std::string& path, bool used) {
+  const shmq::pubsub_options o = pubsub_options(path);
+  shmq::publisher p("fuzz-file", o);
+  shmq::subscriber g("fuzz-file", o, member_of("g")), h("fuzz-file", o, member_of("h"));
+  if (!used) return;
+  {
+    shmq::subscriber mine("fuzz-file", o);
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < 4; ++i) (void)p.try_push(stamped_message(16 + static_cast<std::size_t>(i) * 37));
+      if (p.sync() != shmq::status::ok) fail("building the pub/sub image: sync");
+      for (int k = 0; k < 4; ++k) (void)g.try_read();
+      for (int k = 0; k < 3; ++k) (void)h.try_read();
+      (void)mine.try_read();
+      if (g.sync() != shmq::status::ok || h.sync() != shmq::status::ok)
+        fail("building the pub/sub image: subscriber sync");
+    }
+  }
+  for (int i = 0; i < 3; ++i) (void)p.try_push(stamped_message(100));
+  (void)g.try_read();
+}
+
 // ---- opening and reading ----
 
 std::uint64_t sink;  // keeps the reads of every byte a view shows
 
 // Reads every message a consumer of the file at `o` hands out (at most twice what the
 // channel can hold), then a producer sends one more and the consumer reads on.
-template <class Producer, class Consumer, class Options>
-void open_and_read(Options o, std::uint64_t data_offset, std::size_t holds, bool after_reboot) {
+template <class Producer, class Consumer, class Options, class... ConsumerArgs>
+void open_and_read(Options o, std::uint64_t data_offset, std::size_t holds, bool after_reboot,
+                   const ConsumerArgs&... consumer_args) {
   o.open = shmq::open_mode::open;
   o.open_timeout = std::chrono::milliseconds(0);
   o.spin = std::chrono::nanoseconds(0);
   std::optional<Consumer> consumer;
   std::optional<Producer> producer;
-  const auto attach = [&](auto& endpoint) {
+  const auto attach = [&](auto& endpoint, const auto&... args) {
     guard_next_mappings = true;
     try {
-      endpoint.emplace("fuzz-file", o);
+      endpoint.emplace("fuzz-file", o, args...);
     } catch (const shmq::error&) {
     }
     guard_next_mappings = false;
@@ -169,7 +219,7 @@ void open_and_read(Options o, std::uint64_t data_offset, std::size_t holds, bool
         fail("a message whose stamp does not check out, after a reboot");
     }
   };
-  attach(consumer);
+  attach(consumer, consumer_args...);
   if (consumer) read_all();
   attach(producer);
   if (producer) {
@@ -199,11 +249,21 @@ checkpoint_slots spsc_checkpoints(const std::vector<std::byte>& img) {
   return {load<std::uint64_t>(img, offsetof(segment_header, control_offset)) + shmq::detail::file_checkpoint_offset, 0};
 }
 
-// A slotted file's are the two pages before its slots.
-checkpoint_slots slotted_checkpoints(const std::vector<std::byte>& img) {
+// A slotted file's are the two slots before its message slots.
+checkpoint_slots slotted_checkpoints(const std::vector<std::byte>& img, std::uint64_t payload_size) {
   using shmq::detail::segment_header;
-  return {load<std::uint64_t>(img, offsetof(segment_header, data_offset)) - 2 * shmq::detail::slotted_checkpoint_stride(0),
-          0};
+  const std::uint64_t data_offset = load<std::uint64_t>(img, offsetof(segment_header, data_offset));
+  return {data_offset - 2 * shmq::detail::slotted_checkpoint_stride(payload_size), payload_size};
+}
+checkpoint_slots mpmc_checkpoints(const std::vector<std::byte>& img) { return slotted_checkpoints(img, 0); }
+// Each holds every named group's floor.
+checkpoint_slots pubsub_checkpoints(const std::vector<std::byte>& img) {
+  return slotted_checkpoints(img, pubsub_groups * sizeof(shmq::detail::pubsub_group_checkpoint));
+}
+
+void read_pubsub(const std::string& path, std::uint64_t data_offset, bool after_reboot) {
+  // A member of the named group the image keeps across a reboot.
+  open_and_read<shmq::publisher, shmq::subscriber>(pubsub_options(path), data_offset, 8, after_reboot, member_of("g"));
 }
 
 struct file_kind {
@@ -214,7 +274,8 @@ struct file_kind {
 
 constexpr file_kind kinds[] = {
     {build_spsc, read_spsc, spsc_checkpoints},
-    {build_mpmc, read_mpmc, slotted_checkpoints},
+    {build_mpmc, read_mpmc, mpmc_checkpoints},
+    {build_pubsub, read_pubsub, pubsub_checkpoints},
 };
 constexpr std::size_t kind_count = sizeof kinds / sizeof kinds[0];
 
