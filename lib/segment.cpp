@@ -205,7 +205,13 @@ segment segment::create_file(const std::string& path, std::string_view label, ch
 void segment::sync_all() const {
   if (const int e = flush_file(fd(), base_, size_); e != 0)
     fail(errc::io_failed, name_, std::string("syncing its file: ") + std::strerror(e));
-  sync_directory(path_, name_);
+  try {
+    sync_directory(path_, name_);
+  } catch (const error& e) {
+    // The directory not made durable: a failed flush like the file's.
+    if (e.code() != errc::system_error) throw;
+    throw error(errc::io_failed, e.what());
+  }
 }
 
 void segment::sync_header() const {

@@ -130,10 +130,19 @@ attached_segment attach_file_segment(std::string_view name, channel_kind kind, s
     if (may_create) {
       try {
         segment s = segment::create_file(path, name, kind, geometry, options.mode, options.group, options.file);
-        init(s);
-        s.sync_all();  // file and directory on stable storage, still initializing
-        s.mark_ready();
-        s.sync_header();  // ready on stable storage before anyone can promise a message
+        try {
+          init(s);
+          s.sync_all();  // file and directory on stable storage, still initializing
+          s.mark_ready();
+          s.sync_header();  // ready on stable storage before anyone can promise a message
+        } catch (...) {
+          // Never leave a file behind whose creation failed: after a failed flush of
+          // the ready header, an opener's own flush of it would succeed (Linux reports a
+          // writeback error once) and be taken for durable. (An opener that attached
+          // between mark_ready and the failure keeps an unlinked file.)
+          remove_channel_file(path);
+          throw;
+        }
         return {std::move(s), true};
       } catch (const error& e) {
         if (options.open == open_mode::create || e.code() != errc::already_exists) throw;

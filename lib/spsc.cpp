@@ -113,6 +113,9 @@ attached attach(std::string_view name, const channel_options& o) {
     check_same(name, "max_message_size", max, o.max_message_size);
   }
   const ring_geometry geometry{seg.at(h.data_offset), cap, max + seal};
+  // A file channel's durable head (the room check's and the sealing's start,
+  // lib/durable/file_ring.hpp) never passes head, and both only grow: read it first.
+  const std::uint64_t durable = file ? c->durable_head.load(std::memory_order_acquire) : 0;
   const std::uint64_t head = c->head.load(std::memory_order_acquire);
   const std::uint64_t stored = c->tail.load(std::memory_order_acquire);
   const bool aligned = head % record_alignment == 0 && stored % record_alignment == 0;
@@ -123,6 +126,10 @@ attached attach(std::string_view name, const channel_options& o) {
     fail_channel(errc::corrupt, name,
                  "control block positions out of range (head " + std::to_string(head) + ", tail " +
                      std::to_string(stored) + ")");
+  if (durable % record_alignment != 0 || durable > head)
+    fail_channel(errc::corrupt, name,
+                 "control block's durable head out of range (" + std::to_string(durable) + ", head " +
+                     std::to_string(head) + ")");
   return attached{std::move(seg), c, geometry, tail, static_cast<std::uint32_t>(seal), std::move(attaching)};
 }
 

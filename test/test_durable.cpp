@@ -308,6 +308,15 @@ TEST_CASE("bad_files_are_refused_with_a_clear_error") {
     reboot_guard reboot("bad-files-boot");
     refused(dir.file("torn.shmq"), errc::corrupt);
   }
+  // A durable head out of step with head, in the same boot (test/fuzz/fuzz_file.cpp found
+  // that a misaligned one made the producer seal records from a misaligned position).
+  for (const std::uint64_t bad : {std::uint64_t{5}, std::uint64_t{1} << 20}) {
+    auto odd = image;
+    std::memcpy(odd.data() + detail::file_control_offset + offsetof(detail::spsc_control, durable_head), &bad,
+                sizeof bad);
+    write_file(dir.file("durable-head.shmq"), odd);
+    refused(dir.file("durable-head.shmq"), errc::corrupt);
+  }
   // A file image opened as a /dev/shm segment is another kind of thing.
   segment_guard g("fileimage");
   write_shm_object(g.name(), image);

@@ -39,8 +39,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include <sanitizer/asan_interface.h>
-
+#include "fuzz_support.hpp"
 #include "layout.hpp"
 #include "shmq/channel_stats.hpp"
 #include "shmq/mpmc.hpp"
@@ -51,71 +50,7 @@
 
 namespace {
 
-// ---- guarded mappings ----
-
-constexpr std::size_t guard_bytes = 4096;
-constexpr std::size_t max_mappings = 8;
-
-struct guarded_mapping {
-  std::byte* reservation = nullptr;  // guard | mapping, rounded to pages | guard
-  std::size_t reservation_size = 0;
-  std::byte* base = nullptr;  // what the library got
-  std::size_t size = 0;       // what it asked for
-};
-
-std::array<guarded_mapping, max_mappings> mappings;
-bool guard_next_mappings = false;  // only while endpoints attach to the fuzzed object
-
-std::size_t page_round(std::size_t n) noexcept { return (n + guard_bytes - 1) / guard_bytes * guard_bytes; }
-
-[[noreturn]] void fail(const char* what) noexcept {
-  std::fprintf(stderr, "shmq-fuzz-segment: %s\n", what);
-  std::abort();
-}
-
-}  // namespace
-
-extern "C" {
-void* __real_mmap64(void* addr, std::size_t len, int prot, int flags, int fd, off_t offset);
-int __real_munmap(void* addr, std::size_t len);
-
-void* __wrap_mmap64(void* addr, std::size_t len, int prot, int flags, int fd, off_t offset) {
-  if (!guard_next_mappings || addr != nullptr || fd < 0 || (flags & MAP_SHARED) == 0 || len == 0)
-    return __real_mmap64(addr, len, prot, flags, fd, offset);
-  auto slot = std::find_if(mappings.begin(), mappings.end(),
-                           [](const guarded_mapping& m) { return m.reservation == nullptr; });
-  if (slot == mappings.end()) fail("more live mappings than the harness expects");
-  const std::size_t total = guard_bytes + page_round(len) + guard_bytes;
-  void* r = __real_mmap64(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (r == MAP_FAILED) return MAP_FAILED;
-  auto* reservation = static_cast<std::byte*>(r);
-  void* base = __real_mmap64(reservation + guard_bytes, len, prot, flags | MAP_FIXED, fd, offset);
-  if (base == MAP_FAILED) {
-    const int err = errno;
-    __real_munmap(reservation, total);
-    errno = err;
-    return MAP_FAILED;
-  }
-  // The tail of the last page reads as zeros without a fault: poison it instead.
-  ASAN_POISON_MEMORY_REGION(static_cast<std::byte*>(base) + len, page_round(len) - len);
-  *slot = {reservation, total, static_cast<std::byte*>(base), len};
-  return base;
-}
-
-int __wrap_munmap(void* addr, std::size_t len) {
-  for (guarded_mapping& m : mappings) {
-    if (m.reservation == nullptr || m.base != addr) continue;
-    if (len != m.size) fail("a guarded mapping was unmapped with another size");
-    ASAN_UNPOISON_MEMORY_REGION(m.base, page_round(m.size));
-    const int rc = __real_munmap(m.reservation, m.reservation_size);
-    m = {};
-    return rc;
-  }
-  return __real_munmap(addr, len);
-}
-}  // extern "C"
-
-namespace {
+using namespace shmq::fuzz;
 
 // ---- valid images, built once per process through the public API ----
 
@@ -230,47 +165,6 @@ const std::vector<std::byte>& image(kind k, bool used) {
   return *slot;
 }
 
-// ---- the input ----
-
-struct input {
-  const std::uint8_t* p;
-  std::size_t n;
-  std::uint8_t byte() noexcept {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-};
-
-template <class T>
-T load(const std::vector<std::byte>& img, std::uint64_t offset) noexcept {
-  T v{};
-  if (offset <= img.size() && sizeof(T) <= img.size() - offset) std::memcpy(&v, img.data() + offset, sizeof(T));
-  return v;
-}
-template <class T>
-void store(std::vector<std::byte>& img, std::uint64_t offset, T v) noexcept {
-  if (offset <= img.size() && sizeof(T) <= img.size() - offset) std::memcpy(img.data() + offset, &v, sizeof(T));
-}
-
-void apply_patches(std::vector<std::byte>& img, input& in) {
-  while (in.n >= 3 && !img.empty()) {
-    const std::size_t offset = (in.byte() | std::size_t{in.byte()} << 8) % img.size();
-    const std::uint8_t n = in.byte();
-    if (n >= 128) {
-      std::uint64_t delta = 0;
-      for (int i = 0; i < 8; ++i) delta |= std::uint64_t{in.byte()} << (8 * i);
-      const std::size_t at = offset & ~std::size_t{7};
-      store(img, at, load<std::uint64_t>(img, at) + delta);
-    } else {
-      const std::size_t len = std::min({std::size_t{n}, in.n, img.size() - offset});
-      std::memcpy(img.data() + offset, in.p, len);
-      in.p += len;
-      in.n -= len;
-    }
-  }
-}
-
 // ---- the shm object ----
 
 class fuzz_object {
@@ -294,13 +188,7 @@ class fuzz_object {
 
   // Does [p, p + n) lie in the data area of one of the endpoints' mappings?
   bool in_data_area(const std::byte* p, std::size_t n) const noexcept {
-    for (const guarded_mapping& m : mappings) {
-      if (m.reservation == nullptr || data_offset_ > m.size) continue;
-      const std::byte* begin = m.base + data_offset_;
-      const std::byte* end = m.base + m.size;
-      if (p >= begin && p <= end && n <= static_cast<std::size_t>(end - p)) return true;
-    }
-    return false;
+    return shmq::fuzz::in_data_area(data_offset_, p, n);
   }
 
  private:
