@@ -96,6 +96,29 @@ class round_trip(channel_test):
                     self.assertNotEqual(bad.returncode, 0)
                     self.assertIn(b"not an", bad.stderr)
 
+    def test_a_pubsub_file_keeps_a_groups_messages_between_members(self):
+        """pub/sub in a file (--file): a member of group g takes the first 10 lines and
+        exits; pub sends all 60 and exits; a later member gets the other 50 and the end of
+        the stream. At each durability level."""
+        lines = [str(i).encode() * (i % 7 + 1) for i in range(60)]
+        data = b"\n".join(lines) + b"\n"
+        for level in ("none", "group-commit", "per-commit"):
+            with self.subTest(level=level):
+                d = tempfile.TemporaryDirectory(prefix="shmq-cli-file-", dir="/var/tmp")
+                self.addCleanup(d.cleanup)
+                shape = [*KINDS["pubsub"], "--file", os.path.join(d.name, "c.shmq"), "--durability", level]
+                first = start_subscriber("c", *shape, "--group", "g", "--count", "10")
+                pub = subprocess.run([SHMQ, "pub", "c", *shape], input=data, capture_output=True,
+                                     timeout=HANG_GUARD_S)
+                self.assertEqual(pub.returncode, 0, pub.stderr)
+                out, err = first.communicate(timeout=HANG_GUARD_S)
+                self.assertEqual(first.returncode, 0, err)
+                self.assertEqual(out, b"".join(m + b"\n" for m in lines[:10]))
+                rest = subprocess.run([SHMQ, "sub", "c", *shape, "--group", "g"], capture_output=True,
+                                      timeout=HANG_GUARD_S)
+                self.assertEqual(rest.returncode, 0, rest.stderr)
+                self.assertEqual(rest.stdout, b"".join(m + b"\n" for m in lines[10:]))
+
     def test_large_random_file_is_byte_identical(self):
         """BIG_MIB MiB of random bytes, SPSC, 64 KiB chunks, then length-prefixed."""
         source, sink = self.files()

@@ -73,7 +73,7 @@ CLI::Option* add_channel_options(CLI::App& command, std::string& name, channel_s
       ->check(CLI::IsMember({"block", "overwrite"}))
       ->default_str("block");
   command.add_option("--file", shape.file,
-                     "keep the channel in this file on a real filesystem instead of /dev/shm (spsc, queue); "
+                     "keep the channel in this file on a real filesystem instead of /dev/shm; "
                      "NAME then only labels it");
   command.add_option("--durability", shape.durability,
                      "a new file channel's level: none (page cache), group-commit, per-commit (docs/durability.md)")

@@ -17,7 +17,6 @@
 #include "duration.hpp"
 #include "framing.hpp"
 #include "json.hpp"
-#include "shmq/channel_stats.hpp"
 #include "shmq/status.hpp"
 
 namespace shmq_cli {
@@ -125,9 +124,10 @@ void add_sub_command(CLI::App& app, runner& run) {
         how.start = s->from == "oldest" ? shmq::start_from::oldest : shmq::start_from::newest;
         how.history = s->history;
         any_consumer in = open_consumer(s->name, s->shape, s->kind->count() > 0, how);
-        const bool overwrite = std::holds_alternative<shmq::subscriber>(in) &&
-                               shmq::read_channel_stats(s->name).policy == "overwrite";
-        return std::visit([&](auto& c) { return subscribe(c, *s, overwrite); }, in);
+        // A subscription copies each message and checks it is intact before writing it:
+        // under overwrite a publisher may be reusing the slot (under block it is always intact).
+        const bool subscription = std::holds_alternative<shmq::subscriber>(in);
+        return std::visit([&](auto& c) { return subscribe(c, *s, subscription); }, in);
       } catch (const std::exception& e) {
         return fail("sub", e.what());
       }
