@@ -198,22 +198,14 @@ crash_run_result crash_run(durability level, std::uint64_t seed, std::uint64_t c
         unsynced_h.clear();
       }
     } else {
-      for (const std::vector<std::byte>& image : disk.crash_now(images_per_point, rng)) {
-        const std::string why = check_image(image_dir, image, book, level, r.images);
-        ++r.images;
-        if (!why.empty() && r.failures++ == 0) r.first_failure = why;
-      }
+      r.crash_now(disk, images_per_point, rng, [&](const std::vector<std::byte>& image, std::uint64_t i) {
+        return check_image(image_dir, image, book, level, i);
+      });
     }
   }
   r.flushes = disk.flushes();
   for (const auto& [seq, m] : book) r.promised += m.promised;
   return r;
-}
-
-std::uint64_t publish_stamped(publisher& p, std::uint64_t from, std::uint64_t count) {
-  for (std::uint64_t seq = from; seq < from + count; ++seq)
-    REQUIRE(p.push_for(make_message(seq, 16 + (seq * 37) % 600), std::chrono::seconds(5)) == status::ok);
-  return from + count;
 }
 
 }  // namespace
@@ -228,10 +220,7 @@ TEST_CASE("pubsub_crash_images_keep_every_promise") {
 
 TEST_CASE("pubsub_crash_image_checker_catches_a_lost_promise") {
   const crash_run_result r = crash_run(durability::none, 3, 20, 6, true);
-  MESSAGE("pubsub negative control: " << r.failures << " of " << r.images << " images caught; e.g. "
-                                      << r.first_failure);
-  CHECK(r.failures > 0);
-  CHECK(contains(r.first_failure, "lost promised message"));
+  check_negative_control("pubsub", r);
 }
 
 TEST_CASE("pubsub_file_groups_after_a_reboot_at_every_level") {
@@ -243,7 +232,7 @@ TEST_CASE("pubsub_file_groups_after_a_reboot_at_every_level") {
       publisher p("s", o);
       subscriber a("s", o, member_of("g")), b("s", o, member_of("g"));
       subscriber mine("s", o);  // private: not kept across a reboot
-      publish_stamped(p, 1, 20);
+      push_stamped(p, 1, 20);
       // a holds 1 while b takes and releases 2..5: g's floor stays at 1.
       view held = a.try_read();
       REQUIRE(held);
@@ -270,7 +259,7 @@ TEST_CASE("pubsub_file_groups_after_a_reboot_at_every_level") {
     CHECK(flagged);
     CHECK(g.redeliveries() == 15);
     publisher p("s", o);
-    publish_stamped(p, 21, 3);
+    push_stamped(p, 21, 3);
     view v = g.try_read();
     REQUIRE(v);
     CHECK(stamped_seq(v.data()) == 21);
@@ -285,13 +274,13 @@ TEST_CASE("pubsub_file_overwrite_policy_after_a_reboot_reports_what_a_lagging_gr
   {
     publisher p("ow", o);
     subscriber g("ow", o, member_of("g"));
-    publish_stamped(p, 1, 10);
+    push_stamped(p, 1, 10);
     for (std::uint64_t seq = 1; seq <= 5; ++seq) {
       view v = g.try_read();
       REQUIRE(v);
       CHECK(stamped_seq(v.data()) == seq);
     }
-    publish_stamped(p, 11, 2 * slots);  // laps g, which is at 6
+    push_stamped(p, 11, 2 * slots);  // laps g, which is at 6
   }
   reboot_guard reboot("pubsub-overwrite-reboot");
   subscriber g("ow", o, member_of("g"));
@@ -318,13 +307,13 @@ TEST_CASE("pubsub_file_durable_gate_is_moved_by_the_publisher") {
   o.file.group_interval = std::chrono::seconds(10);
   publisher p("gate", o);
   subscriber s("gate", o, member_of("g"));
-  std::uint64_t next = publish_stamped(p, 1, slots);
+  std::uint64_t next = push_stamped(p, 1, slots);
   CHECK(p.try_push(make_message(next, 64)) == status::full);
   for (int k = 0; k < 10; ++k) {
     view v = s.try_read();
     REQUIRE(v);
   }
-  next = publish_stamped(p, next, 10);
+  next = push_stamped(p, next, 10);
   CHECK(p.try_push(make_message(next, 64)) == status::full);
 }
 
@@ -333,7 +322,7 @@ TEST_CASE("pubsub_file_flush_failure_poisons_the_endpoint_and_the_channel") {
   const pubsub_options o = pubsub_file(dir.file("p.shmq"), durability::per_commit);
   publisher p("p", o);
   subscriber s("p", o, member_of("g"));
-  publish_stamped(p, 1, 3);
+  push_stamped(p, 1, 3);
   detail::inject_flush_failures(EIO, 1);
   CHECK(p.try_push(make_message(4, 64)) == status::io_error);
   detail::inject_flush_failures(0, 0);
@@ -360,7 +349,7 @@ TEST_CASE("pubsub_file_flush_failure_poisons_the_endpoint_and_the_channel") {
   const pubsub_options g = pubsub_file(dir.file("g.shmq"), durability::group_commit);
   publisher gp("g", g);
   subscriber gs("g", g, member_of("g"));
-  publish_stamped(gp, 1, 20);
+  push_stamped(gp, 1, 20);
   detail::inject_flush_failures(EIO, 1000);
   for (int k = 0; k < 20; ++k) (void)gs.try_read();
   CHECK(gs.sync() == status::io_error);
@@ -420,7 +409,7 @@ TEST_CASE("pubsub_file_subscriber_skips_a_dead_publishers_slot_through_its_read_
   });
   REQUIRE(holder.wait_notice() == 'l');
   publisher p("dead", o);
-  publish_stamped(p, 1, 3);  // sequences 1-3, behind the holder's 0
+  push_stamped(p, 1, 3);  // sequences 1-3, behind the holder's 0
   CHECK(s.try_read().status() == status::empty);
   holder.kill_and_wait();  // nobody but the subscriber is left to skip 0
   for (std::uint64_t seq = 1; seq <= 3; ++seq) {
@@ -436,7 +425,7 @@ TEST_CASE("pubsub_bad_files_are_refused_with_a_clear_error") {
   {
     publisher p("bad", o);
     subscriber s("bad", o, member_of("g"));
-    publish_stamped(p, 1, 5);
+    push_stamped(p, 1, 5);
   }
   const auto image = read_file(o.file.path);
   const auto refused = [&](std::vector<std::byte> bytes, errc expected, const char* what) {
@@ -481,7 +470,7 @@ TEST_CASE("pubsub_mutated_file_images_never_deliver_a_message_that_does_not_chec
     subscriber g("fuzz", o, member_of("g")), h("fuzz", o, member_of("h"));
     std::uint64_t next = 1;
     for (int round = 0; round < 3; ++round) {
-      next = publish_stamped(p, next, 40);
+      next = push_stamped(p, next, 40);
       for (int k = 0; k < 35; ++k) REQUIRE(g.try_read());
       for (int k = 0; k < 30; ++k) REQUIRE(h.try_read());
     }

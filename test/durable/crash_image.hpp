@@ -122,7 +122,27 @@ class durable_image {
 struct crash_run_result {
   std::uint64_t images = 0, failures = 0, flushes = 0, promised = 0;
   std::string first_failure;
+
+  // Builds `count` images of `disk` now and counts what `check(image, index)` says of
+  // each: empty if it kept every promise, else the account of the one it broke.
+  template <class Check>
+  void crash_now(const durable_image& disk, std::uint64_t count, std::mt19937_64& rng, Check&& check) {
+    for (const std::vector<std::byte>& image : disk.crash_now(count, rng)) {
+      const std::string why = check(image, images);
+      ++images;
+      if (!why.empty() && failures++ == 0) first_failure = why;
+    }
+  }
 };
+
+// The negative control's verdict: a run that counted unflushed messages as promised
+// must be caught losing one.
+inline void check_negative_control(const char* kind, const crash_run_result& r) {
+  MESSAGE(kind << " negative control: " << r.failures << " of " << r.images << " images caught; e.g. "
+               << r.first_failure);
+  CHECK(r.failures > 0);
+  CHECK(r.first_failure.find("lost promised message") != std::string::npos);
+}
 
 // Runs `run(level, seed, points, images_per_point)` at per_commit and group_commit, two
 // seeds each ($SHMQ_CRASH_POINTS points of $SHMQ_CRASH_IMAGES images), and checks that

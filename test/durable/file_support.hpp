@@ -91,6 +91,14 @@ inline void mutate_runs(std::vector<std::byte>& image, std::mt19937_64& rng) {
 // A per-commit producer process's body: pushes stamped messages 1, 2, ... (of up to
 // `max_bytes`) and notifies 'c' after each push returned, i.e. once it is durable, until
 // it is killed.
+// Pushes stamped messages from..from+count-1 (16 to 615 bytes); returns the next seq.
+template <class Producer>
+std::uint64_t push_stamped(Producer& p, std::uint64_t from, std::uint64_t count) {
+  for (std::uint64_t seq = from; seq < from + count; ++seq)
+    REQUIRE(p.push_for(make_message(seq, 16 + (seq * 37) % 600), std::chrono::seconds(5)) == status::ok);
+  return from + count;
+}
+
 template <class Producer, class Options>
 int push_until_killed(child_process& self, const char* name, const Options& o, std::uint64_t max_bytes) {
   Producer p(name, o);
