@@ -138,8 +138,8 @@ struct crash_run_result {
 // The negative control's verdict: a run that counted unflushed messages as promised
 // must be caught losing one.
 inline void check_negative_control(const char* kind, const crash_run_result& r) {
-  MESSAGE(kind << " negative control: " << r.failures << " of " << r.images << " images caught; e.g. "
-               << r.first_failure);
+  MESSAGE(std::string(kind) << " negative control: " << r.failures << " of " << r.images << " images caught; e.g. "
+                            << r.first_failure);
   CHECK(r.failures > 0);
   CHECK(r.first_failure.find("lost promised message") != std::string::npos);
 }
